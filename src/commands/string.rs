@@ -1,0 +1,1468 @@
+//! The string family: GET/SET and friends, counters, ranges, bits, LCS.
+//!
+//! Multi-key commands (MGET, MSET, MSETNX, BITOP, LCS) have a shard half that works
+//! when all keys are on one shard and a coordinator for keys on several shards that
+//! locks them through a [`Tx`], so no client sees a partial result.
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+
+use super::args::{eq_ic, parse_f64};
+use super::bits;
+use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::{Args, CmdError, CmdResult, Exec};
+use crate::cmd;
+use crate::protocol::parse_i64;
+use crate::server::conn::Client;
+use crate::shard::locks::{LockKey, LockSet};
+use crate::shard::tx::Tx;
+use crate::store::{Db, Entry, Value};
+
+/// Redis's `proto-max-bulk-len`: the largest string a command may build.
+pub const MAX_STRING: usize = 512 * 1024 * 1024;
+const TOO_BIG: CmdError =
+    CmdError::Static("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+
+const W: u32 = flag::WRITE;
+const R: u32 = flag::READONLY;
+const F: u32 = flag::FAST;
+const D: u32 = flag::DENYOOM;
+const RS: u32 = acl::READ | acl::STRING;
+const WS: u32 = acl::WRITE | acl::STRING;
+const RB: u32 = acl::READ | acl::BITMAP;
+const WB: u32 = acl::WRITE | acl::BITMAP;
+const K1: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+const KALL: KeySpec = KeySpec::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+const KPAIRS: KeySpec = KeySpec::Range {
+    first: 1,
+    last: -1,
+    step: 2,
+};
+const K12: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd!(
+        "get",
+        2,
+        R | F,
+        K1,
+        RS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Returns the string value of a key.",
+        Handler::Shard(get)
+    ),
+    cmd!(
+        "set",
+        -3,
+        W | D,
+        K1,
+        WS | acl::SLOW,
+        "string",
+        "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        Handler::Shard(set)
+    ),
+    cmd!(
+        "setnx",
+        3,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Set the string value of a key only when the key doesn't exist.",
+        Handler::Shard(setnx)
+    ),
+    cmd!(
+        "setex",
+        4,
+        W | D,
+        K1,
+        WS | acl::SLOW,
+        "string",
+        "2.0.0",
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        Handler::Shard(setex)
+    ),
+    cmd!(
+        "psetex",
+        4,
+        W | D,
+        K1,
+        WS | acl::SLOW,
+        "string",
+        "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+        Handler::Shard(psetex)
+    ),
+    cmd!(
+        "getset",
+        3,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value.",
+        Handler::Shard(getset)
+    ),
+    cmd!(
+        "getdel",
+        2,
+        W | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after deleting the key.",
+        Handler::Shard(getdel)
+    ),
+    cmd!(
+        "getex",
+        -2,
+        W | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+        Handler::Shard(getex)
+    ),
+    CommandSpec {
+        cross: Some(mget_cross),
+        ..cmd!(
+            "mget",
+            -2,
+            R | F,
+            KALL,
+            RS | acl::FAST,
+            "string",
+            "1.0.0",
+            "Atomically returns the string values of one or more keys.",
+            Handler::Shard(mget)
+        )
+    },
+    CommandSpec {
+        cross: Some(mset_cross),
+        ..cmd!(
+            "mset",
+            -3,
+            W | D,
+            KPAIRS,
+            WS | acl::SLOW,
+            "string",
+            "1.0.1",
+            "Atomically creates or modifies the string values of one or more keys.",
+            Handler::Shard(mset)
+        )
+    },
+    CommandSpec {
+        cross: Some(msetnx_cross),
+        ..cmd!(
+            "msetnx",
+            -3,
+            W | D,
+            KPAIRS,
+            WS | acl::SLOW,
+            "string",
+            "1.0.1",
+            "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+            Handler::Shard(msetnx)
+        )
+    },
+    cmd!(
+        "append",
+        3,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "2.0.0",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        Handler::Shard(append)
+    ),
+    cmd!(
+        "strlen",
+        2,
+        R | F,
+        K1,
+        RS | acl::FAST,
+        "string",
+        "2.2.0",
+        "Returns the length of a string value.",
+        Handler::Shard(strlen)
+    ),
+    cmd!(
+        "getrange",
+        4,
+        R,
+        K1,
+        RS | acl::SLOW,
+        "string",
+        "2.4.0",
+        "Returns a substring of the string stored at a key.",
+        Handler::Shard(getrange)
+    ),
+    cmd!(
+        "substr",
+        4,
+        R,
+        K1,
+        RS | acl::SLOW,
+        "string",
+        "1.0.0",
+        "Returns a substring from a string value.",
+        Handler::Shard(getrange)
+    ),
+    cmd!(
+        "setrange",
+        4,
+        W | D,
+        K1,
+        WS | acl::SLOW,
+        "string",
+        "2.2.0",
+        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+        Handler::Shard(setrange)
+    ),
+    cmd!(
+        "incr",
+        2,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        Handler::Shard(incr)
+    ),
+    cmd!(
+        "decr",
+        2,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        Handler::Shard(decr)
+    ),
+    cmd!(
+        "incrby",
+        3,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        Handler::Shard(incrby)
+    ),
+    cmd!(
+        "decrby",
+        3,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "1.0.0",
+        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+        Handler::Shard(decrby)
+    ),
+    cmd!(
+        "incrbyfloat",
+        3,
+        W | D | F,
+        K1,
+        WS | acl::FAST,
+        "string",
+        "2.6.0",
+        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        Handler::Shard(incrbyfloat)
+    ),
+    CommandSpec {
+        cross: Some(lcs_cross),
+        ..cmd!(
+            "lcs",
+            -3,
+            R,
+            K12,
+            RS | acl::SLOW,
+            "string",
+            "7.0.0",
+            "Finds the longest common substring.",
+            Handler::Shard(lcs)
+        )
+    },
+    cmd!(
+        "setbit",
+        4,
+        W | D,
+        K1,
+        WB | acl::SLOW,
+        "bitmap",
+        "2.2.0",
+        "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
+        Handler::Shard(setbit)
+    ),
+    cmd!(
+        "getbit",
+        3,
+        R | F,
+        K1,
+        RB | acl::FAST,
+        "bitmap",
+        "2.2.0",
+        "Returns a bit value by offset.",
+        Handler::Shard(getbit)
+    ),
+    cmd!(
+        "bitcount",
+        -2,
+        R,
+        K1,
+        RB | acl::SLOW,
+        "bitmap",
+        "2.6.0",
+        "Counts the number of set bits (population counting) in a string.",
+        Handler::Shard(bitcount)
+    ),
+    cmd!(
+        "bitpos",
+        -3,
+        R,
+        K1,
+        RB | acl::SLOW,
+        "bitmap",
+        "2.8.7",
+        "Finds the first set (1) or clear (0) bit in a string.",
+        Handler::Shard(bitpos)
+    ),
+    CommandSpec {
+        cross: Some(bitop_cross),
+        ..cmd!(
+            "bitop",
+            -4,
+            W | D,
+            KeySpec::Range {
+                first: 2,
+                last: -1,
+                step: 1
+            },
+            WB | acl::SLOW,
+            "bitmap",
+            "2.6.0",
+            "Performs bitwise operations on multiple strings, and stores the result.",
+            Handler::Shard(bitop)
+        )
+    },
+    cmd!(
+        "bitfield",
+        -2,
+        W | D,
+        K1,
+        WB | acl::SLOW,
+        "bitmap",
+        "3.2.0",
+        "Performs arbitrary bitfield integer operations on strings.",
+        Handler::Shard(bitfield)
+    ),
+    cmd!(
+        "bitfield_ro",
+        -2,
+        R | F,
+        K1,
+        RB | acl::FAST,
+        "bitmap",
+        "6.0.0",
+        "Performs arbitrary read-only bitfield integer operations on strings.",
+        Handler::Shard(bitfield_ro)
+    ),
+];
+
+/// The string stored at `key`, or `None`; WRONGTYPE for other types.
+pub fn read_str<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a [u8]>, CmdError> {
+    match db.get(key, now) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Str(s) => Ok(Some(s)),
+        },
+    }
+}
+
+/// A mutable string at `key`, created empty when missing (`created` tells).
+fn write_str<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<(&'a mut Entry, bool), CmdError> {
+    let exists = db.get(key, now).is_some();
+    if !exists {
+        db.set(key, Value::Str(Vec::new()));
+    }
+    match db.dict.get_mut(key) {
+        Some(e) => match &e.value {
+            Value::Str(_) => Ok((e, !exists)),
+        },
+        None => Err(CmdError::NoSuchKey),
+    }
+}
+
+fn str_mut(e: &mut Entry) -> &mut Vec<u8> {
+    match &mut e.value {
+        Value::Str(s) => s,
+    }
+}
+
+fn get(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let now = ex.now;
+    let key = a.next()?;
+    let v = read_str(&mut ex.store.dbs[ex.db], key, now)?;
+    match v {
+        Some(s) => {
+            ex.reply.bulk(s);
+            crate::shard::Stats::add(&ex.shard.stats.hits, 1);
+        }
+        None => {
+            ex.reply.null();
+            crate::shard::Stats::add(&ex.shard.stats.misses, 1);
+        }
+    }
+    Ok(())
+}
+
+/// How an expiry argument is expressed.
+#[derive(Clone, Copy, PartialEq)]
+enum ExpUnit {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+/// Redis's `getExpireMillisecondsOrReply`: validates and converts to absolute ms.
+fn expire_at(arg: &[u8], unit: ExpUnit, now: u64, cmd: &str) -> Result<u64, CmdError> {
+    let v = parse_i64(arg).ok_or(CmdError::NotInteger)?;
+    let invalid = || CmdError::Msg(format!("ERR invalid expire time in '{cmd}' command"));
+    let seconds = matches!(unit, ExpUnit::Ex | ExpUnit::ExAt);
+    if v <= 0 || (seconds && v > i64::MAX / 1000) {
+        return Err(invalid());
+    }
+    let mut ms = if seconds { v * 1000 } else { v };
+    if matches!(unit, ExpUnit::Ex | ExpUnit::Px) {
+        ms = ms.checked_add(now as i64).ok_or_else(invalid)?;
+    }
+    if ms <= 0 {
+        return Err(invalid());
+    }
+    Ok(ms as u64)
+}
+
+fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let val = a.next()?;
+    let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
+    let mut expire: Option<(ExpUnit, &Bytes)> = None;
+    while let Some(opt) = a.peek() {
+        a.next()?;
+        let unit = if eq_ic(opt, "EX") {
+            Some(ExpUnit::Ex)
+        } else if eq_ic(opt, "PX") {
+            Some(ExpUnit::Px)
+        } else if eq_ic(opt, "EXAT") {
+            Some(ExpUnit::ExAt)
+        } else if eq_ic(opt, "PXAT") {
+            Some(ExpUnit::PxAt)
+        } else {
+            None
+        };
+        if let Some(unit) = unit {
+            // Redis lets an option repeat (the last wins) but not mix with others.
+            if keepttl || expire.is_some_and(|(u, _)| u != unit) || a.is_empty() {
+                return Err(CmdError::Syntax);
+            }
+            expire = Some((unit, a.next()?));
+        } else if eq_ic(opt, "NX") && !xx {
+            nx = true;
+        } else if eq_ic(opt, "XX") && !nx {
+            xx = true;
+        } else if eq_ic(opt, "GET") {
+            get = true;
+        } else if eq_ic(opt, "KEEPTTL") && expire.is_none() {
+            keepttl = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ex.now;
+    let at = match expire {
+        Some((unit, arg)) => Some(expire_at(arg, unit, now, "set")?),
+        None => None,
+    };
+    let db = &mut ex.store.dbs[ex.db];
+    let old = db.get(key, now);
+    let found = old.is_some();
+    let old_ttl = old.as_ref().map(|e| e.expire_at).unwrap_or(0);
+    if get {
+        match read_str(db, key, now)? {
+            Some(s) => ex.reply.bulk(s),
+            None => ex.reply.null(),
+        }
+    }
+    if (nx && found) || (xx && !found) {
+        if !get {
+            ex.reply.null();
+        }
+        return Ok(());
+    }
+    let mut entry = Entry::new(Value::Str(val.to_vec()));
+    entry.expire_at = match at {
+        Some(at) => at,
+        None if keepttl => old_ttl,
+        None => 0,
+    };
+    db.set_entry(key, entry);
+    if !get {
+        ex.reply.ok();
+    }
+    Ok(())
+}
+
+fn setnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let (key, val) = (a.next()?, a.next()?);
+    let now = ex.now;
+    let db = ex.db();
+    if db.exists(key, now) {
+        ex.reply.int(0);
+    } else {
+        db.set(key, Value::Str(val.to_vec()));
+        ex.reply.int(1);
+    }
+    Ok(())
+}
+
+fn setex_generic(ex: &mut Exec, a: &mut Args, unit: ExpUnit, name: &str) -> CmdResult {
+    let (key, ttl, val) = (a.next()?, a.next()?, a.next()?);
+    let at = expire_at(ttl, unit, ex.now, name)?;
+    let mut e = Entry::new(Value::Str(val.to_vec()));
+    e.expire_at = at;
+    ex.db().set_entry(key, e);
+    ex.reply.ok();
+    Ok(())
+}
+
+fn setex(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    setex_generic(ex, a, ExpUnit::Ex, "setex")
+}
+
+fn psetex(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    setex_generic(ex, a, ExpUnit::Px, "psetex")
+}
+
+fn getset(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let (key, val) = (a.next()?, a.next()?);
+    let now = ex.now;
+    let db = &mut ex.store.dbs[ex.db];
+    match read_str(db, key, now)? {
+        Some(s) => ex.reply.bulk(s),
+        None => ex.reply.null(),
+    }
+    db.set(key, Value::Str(val.to_vec()));
+    Ok(())
+}
+
+fn getdel(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let now = ex.now;
+    let db = &mut ex.store.dbs[ex.db];
+    match read_str(db, key, now)? {
+        Some(s) => ex.reply.bulk(s),
+        None => {
+            ex.reply.null();
+            return Ok(());
+        }
+    }
+    db.remove(key);
+    Ok(())
+}
+
+fn getex(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let mut expire: Option<(ExpUnit, &Bytes)> = None;
+    let mut persist = false;
+    while let Some(opt) = a.peek() {
+        a.next()?;
+        let unit = if eq_ic(opt, "EX") {
+            Some(ExpUnit::Ex)
+        } else if eq_ic(opt, "PX") {
+            Some(ExpUnit::Px)
+        } else if eq_ic(opt, "EXAT") {
+            Some(ExpUnit::ExAt)
+        } else if eq_ic(opt, "PXAT") {
+            Some(ExpUnit::PxAt)
+        } else {
+            None
+        };
+        if let Some(unit) = unit {
+            if persist || expire.is_some_and(|(u, _)| u != unit) || a.is_empty() {
+                return Err(CmdError::Syntax);
+            }
+            expire = Some((unit, a.next()?));
+        } else if eq_ic(opt, "PERSIST") && expire.is_none() {
+            persist = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ex.now;
+    // Redis looks the key up before it validates the expire time.
+    if read_str(ex.db(), key, now)?.is_none() {
+        ex.reply.null();
+        return Ok(());
+    }
+    let at = match expire {
+        Some((unit, arg)) => Some(expire_at(arg, unit, now, "getex")?),
+        None => None,
+    };
+    let db = &mut ex.store.dbs[ex.db];
+    if let Some(s) = read_str(db, key, now)? {
+        ex.reply.bulk(s);
+    }
+    match at {
+        Some(at) if at <= now => {
+            db.remove(key);
+        }
+        Some(at) => {
+            db.set_expire(key, at);
+        }
+        None if persist => {
+            db.set_expire(key, 0);
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn mget(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let keys = a.rest();
+    let now = ex.now;
+    ex.reply.array(keys.len());
+    let db = &mut ex.store.dbs[ex.db];
+    for k in keys {
+        match db.get(k, now) {
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => ex.reply.bulk(s),
+            None => ex.reply.null(),
+        }
+    }
+    Ok(())
+}
+
+fn check_pairs(a: &Args, name: &str) -> CmdResult {
+    if !a.len().is_multiple_of(2) {
+        return Err(CmdError::Msg(super::arity_error(name)));
+    }
+    Ok(())
+}
+
+fn mset(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    check_pairs(a, "mset")?;
+    let db = ex.db();
+    for kv in a.rest().chunks(2) {
+        db.set(&kv[0], Value::Str(kv[1].to_vec()));
+    }
+    ex.reply.ok();
+    Ok(())
+}
+
+fn msetnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    check_pairs(a, "msetnx")?;
+    let now = ex.now;
+    let db = ex.db();
+    if a.rest().chunks(2).any(|kv| db.exists(&kv[0], now)) {
+        ex.reply.int(0);
+        return Ok(());
+    }
+    for kv in a.rest().chunks(2) {
+        db.set(&kv[0], Value::Str(kv[1].to_vec()));
+    }
+    ex.reply.int(1);
+    Ok(())
+}
+
+fn append(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let (key, val) = (a.next()?, a.next()?);
+    let now = ex.now;
+    let db = ex.db();
+    if let Some(cur) = read_str(db, key, now)?
+        && cur.len() + val.len() > MAX_STRING
+    {
+        return Err(TOO_BIG);
+    }
+    let (e, created) = write_str(db, key, now)?;
+    if !created {
+        e.raw = true;
+    }
+    let s = str_mut(e);
+    s.extend_from_slice(val);
+    let n = s.len();
+    ex.reply.int(n as i64);
+    Ok(())
+}
+
+fn strlen(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let now = ex.now;
+    let n = read_str(ex.db(), key, now)?.map_or(0, |s| s.len());
+    ex.reply.int(n as i64);
+    Ok(())
+}
+
+fn getrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let (mut start, mut end) = (a.next_i64()?, a.next_i64()?);
+    let now = ex.now;
+    let s = read_str(&mut ex.store.dbs[ex.db], key, now)?.unwrap_or(&[]);
+    let len = s.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        ex.reply.bulk(b"");
+        return Ok(());
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        ex.reply.bulk(b"");
+    } else {
+        ex.reply.bulk(&s[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+fn setrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let offset = a.next_i64()?;
+    let val = a.next()?;
+    if offset < 0 {
+        return Err(CmdError::Static("ERR offset is out of range"));
+    }
+    let now = ex.now;
+    let db = ex.db();
+    let cur_len = match read_str(db, key, now)? {
+        Some(s) => s.len(),
+        None if val.is_empty() => {
+            ex.reply.int(0);
+            return Ok(());
+        }
+        None => 0,
+    };
+    if val.is_empty() {
+        ex.reply.int(cur_len as i64);
+        return Ok(());
+    }
+    let offset = offset as usize;
+    if offset
+        .checked_add(val.len())
+        .is_none_or(|end| end > MAX_STRING)
+    {
+        return Err(TOO_BIG);
+    }
+    let (e, _) = write_str(db, key, now)?;
+    e.raw = true;
+    let s = str_mut(e);
+    if s.len() < offset + val.len() {
+        s.resize(offset + val.len(), 0);
+    }
+    s[offset..offset + val.len()].copy_from_slice(val);
+    let n = s.len();
+    ex.reply.int(n as i64);
+    Ok(())
+}
+
+fn incr_generic(ex: &mut Exec, key: &[u8], by: i64) -> CmdResult {
+    let now = ex.now;
+    let db = ex.db();
+    let cur = match read_str(db, key, now)? {
+        None => 0,
+        Some(s) => {
+            if s.len() > 20 {
+                return Err(CmdError::NotInteger);
+            }
+            parse_i64(s).ok_or(CmdError::NotInteger)?
+        }
+    };
+    let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+    let mut b = itoa::Buffer::new();
+    let text = b.format(new).as_bytes();
+    match db.get(key, now) {
+        Some(e) => {
+            let s = str_mut(e);
+            s.clear();
+            s.extend_from_slice(text);
+            e.raw = false;
+        }
+        None => db.set(key, Value::Str(text.to_vec())),
+    }
+    ex.reply.int(new);
+    Ok(())
+}
+
+fn incr(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    incr_generic(ex, key, 1)
+}
+
+fn decr(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    incr_generic(ex, key, -1)
+}
+
+fn incrby(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let by = a.next_i64()?;
+    incr_generic(ex, key, by)
+}
+
+fn decrby(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let by = a.next_i64()?;
+    if by == i64::MIN {
+        return Err(CmdError::Static("ERR decrement would overflow"));
+    }
+    incr_generic(ex, key, -by)
+}
+
+unsafe extern "C" {
+    fn corekv_incrbyfloat(
+        cur: *const u8,
+        cur_len: usize,
+        has_cur: i32,
+        incr: *const u8,
+        incr_len: usize,
+        out: *mut u8,
+        out_cap: usize,
+        out_len: *mut usize,
+    ) -> i32;
+}
+
+/// `current + incr` in C `long double`, printed as Redis does.
+fn add_long_double(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, CmdError> {
+    let mut out = vec![0u8; 5 * 1024 + 64];
+    let mut len = 0usize;
+    let (cp, cl) = cur.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
+    // SAFETY: every pointer comes with its length; the C side reads at most
+    // `cur_len`/`incr_len` bytes (copying them into its own buffer, refusing longer
+    // input) and writes at most `out_cap` bytes into `out`, which we own.
+    let rc = unsafe {
+        corekv_incrbyfloat(
+            cp,
+            cl,
+            cur.is_some() as i32,
+            incr.as_ptr(),
+            incr.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut len,
+        )
+    };
+    match rc {
+        1 => {
+            out.truncate(len.min(out.len()));
+            Ok(out)
+        }
+        -1 | -2 => Err(CmdError::NotFloat),
+        _ => Err(CmdError::Static(
+            "ERR increment would produce NaN or Infinity",
+        )),
+    }
+}
+
+fn incrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let incr = a.next()?;
+    if parse_f64(incr).is_none() && !incr.is_empty() && incr.len() > 5 * 1024 {
+        return Err(CmdError::NotFloat);
+    }
+    let now = ex.now;
+    let db = ex.db();
+    let cur = read_str(db, key, now)?.map(|s| s.to_vec());
+    let new = add_long_double(cur.as_deref(), incr)?;
+    match db.get(key, now) {
+        Some(e) => {
+            *str_mut(e) = new.clone();
+            e.raw = false;
+        }
+        None => db.set(key, Value::Str(new.clone())),
+    }
+    ex.reply.bulk(&new);
+    Ok(())
+}
+
+// ---- LCS ----
+
+struct LcsOpts {
+    len: bool,
+    idx: bool,
+    min_len: usize,
+    with_len: bool,
+}
+
+fn parse_lcs_opts(a: &mut Args) -> Result<LcsOpts, CmdError> {
+    let mut o = LcsOpts {
+        len: false,
+        idx: false,
+        min_len: 0,
+        with_len: false,
+    };
+    while !a.is_empty() {
+        if a.eat("IDX") {
+            o.idx = true;
+        } else if a.eat("LEN") {
+            o.len = true;
+        } else if a.eat("WITHMATCHLEN") {
+            o.with_len = true;
+        } else if a.eat("MINMATCHLEN") {
+            let v = a.next_i64()?;
+            o.min_len = v.max(0) as usize;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if o.len && o.idx {
+        return Err(CmdError::Static(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    Ok(o)
+}
+
+fn lcs_reply(ex: &mut Exec, a: &[u8], b: &[u8], o: &LcsOpts) -> CmdResult {
+    if bits::lcs_table_cells(a.len(), b.len()).is_none_or(|c| c > 1 << 32) {
+        return Err(CmdError::Static(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let r = bits::lcs(a, b, !o.len && !o.idx, o.idx, o.min_len);
+    let rp = &mut ex.reply;
+    if o.idx {
+        rp.map(2);
+        rp.bulk(b"matches");
+        rp.array(r.matches.len());
+        for ((a0, a1), (b0, b1), n) in &r.matches {
+            rp.array(if o.with_len { 3 } else { 2 });
+            rp.array(2);
+            rp.int(*a0 as i64);
+            rp.int(*a1 as i64);
+            rp.array(2);
+            rp.int(*b0 as i64);
+            rp.int(*b1 as i64);
+            if o.with_len {
+                rp.int(*n as i64);
+            }
+        }
+        rp.bulk(b"len");
+        rp.int(r.len as i64);
+    } else if o.len {
+        rp.int(r.len as i64);
+    } else {
+        rp.bulk(&r.string);
+    }
+    Ok(())
+}
+
+fn lcs(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let (k1, k2) = (a.next()?, a.next()?);
+    let o = parse_lcs_opts(a)?;
+    let now = ex.now;
+    let s1 = read_str(ex.db(), k1, now)
+        .map_err(|_| lcs_type_err())?
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let s2 = read_str(ex.db(), k2, now)
+        .map_err(|_| lcs_type_err())?
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    lcs_reply(ex, &s1, &s2, &o)
+}
+
+fn lcs_type_err() -> CmdError {
+    CmdError::Static("ERR The specified keys must contain string values")
+}
+
+// ---- bits ----
+
+fn bits_err(e: bits::BitsError) -> CmdError {
+    CmdError::Static(e.message())
+}
+
+fn setbit(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let offset = bits::parse_bit_offset(a.next()?, false, 0).map_err(bits_err)?;
+    let on = match &a.next()?[..] {
+        b"1" => true,
+        b"0" => false,
+        _ => {
+            return Err(CmdError::Static(
+                "ERR bit is not an integer or out of range",
+            ));
+        }
+    };
+    let now = ex.now;
+    let (e, _) = write_str(ex.db(), key, now)?;
+    e.raw = true;
+    let old = bits::setbit(str_mut(e), offset, on);
+    ex.reply.int(old as i64);
+    Ok(())
+}
+
+fn getbit(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let offset = bits::parse_bit_offset(a.next()?, false, 0).map_err(bits_err)?;
+    let now = ex.now;
+    let s = read_str(ex.db(), key, now)?.unwrap_or(&[]);
+    let b = bits::getbit(s, offset);
+    ex.reply.int(b as i64);
+    Ok(())
+}
+
+/// Parses `[start end [BYTE|BIT]]` for BITCOUNT.
+fn bitcount(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let now = ex.now;
+    // Redis answers 0 for a missing key before looking at the other arguments.
+    if read_str(ex.db(), key, now)?.is_none() {
+        ex.reply.int(0);
+        return Ok(());
+    }
+    let mut range = None;
+    let mut bit_unit = false;
+    if !a.is_empty() {
+        let start = a.next_i64()?;
+        let end = a.next_i64()?;
+        range = Some((start, end));
+        if a.eat("BIT") {
+            bit_unit = true;
+        } else if !a.eat("BYTE") && !a.is_empty() {
+            return Err(CmdError::Syntax);
+        }
+        a.finish()?;
+    }
+    let s = read_str(ex.db(), key, now)?;
+    let n = s.map_or(0, |s| bits::bitcount(s, range, bit_unit));
+    ex.reply.int(n);
+    Ok(())
+}
+
+fn bitpos(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let bit = bits::parse_bitpos_bit(a.next()?).map_err(bits_err)?;
+    let now = ex.now;
+    // As Redis: a missing key answers before the range is parsed.
+    if read_str(ex.db(), key, now)?.is_none() {
+        ex.reply.int(bits::bitpos_missing_key(bit));
+        return Ok(());
+    }
+    let start = if a.is_empty() {
+        None
+    } else {
+        Some(a.next_i64()?)
+    };
+    let end = if a.is_empty() {
+        None
+    } else {
+        Some(a.next_i64()?)
+    };
+    let mut bit_unit = false;
+    if !a.is_empty() {
+        if a.eat("BIT") {
+            bit_unit = true;
+        } else if !a.eat("BYTE") {
+            return Err(CmdError::Syntax);
+        }
+        a.finish()?;
+    }
+    let n = match read_str(ex.db(), key, now)? {
+        None => bits::bitpos_missing_key(bit),
+        Some(s) => bits::bitpos(s, bit, start, end, bit_unit),
+    };
+    ex.reply.int(n);
+    Ok(())
+}
+
+fn bitop_parse(a: &mut Args) -> Result<bits::BitOp, CmdError> {
+    let op = bits::parse_bitop(a.next()?).ok_or(CmdError::Syntax)?;
+    // After op: dest, then at least one source.
+    if matches!(op, bits::BitOp::Not) && a.len() != 2 {
+        return Err(CmdError::Static(
+            "ERR BITOP NOT must be called with a single source key.",
+        ));
+    }
+    Ok(op)
+}
+
+fn bitop_store(db: &mut Db, dest: &[u8], result: Vec<u8>) -> i64 {
+    let n = result.len() as i64;
+    if result.is_empty() {
+        db.remove(dest);
+    } else {
+        let mut e = Entry::new(Value::Str(result));
+        e.raw = true;
+        db.set_entry(dest, e);
+    }
+    n
+}
+
+fn bitop(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let op = bitop_parse(a)?;
+    let dest = a.next()?;
+    let now = ex.now;
+    let mut vals: Vec<Vec<u8>> = Vec::with_capacity(a.len());
+    for k in a.rest() {
+        vals.push(
+            read_str(ex.db(), k, now)?
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+        );
+    }
+    let srcs: Vec<&[u8]> = vals.iter().map(Vec::as_slice).collect();
+    let result = bits::bitop(op, &srcs);
+    let n = bitop_store(ex.db(), dest, result);
+    ex.reply.int(n);
+    Ok(())
+}
+
+fn bitfield_generic(ex: &mut Exec, a: &mut Args, ro: bool) -> CmdResult {
+    let key = a.next()?;
+    let subargs: Vec<&[u8]> = a.rest().iter().map(|b| &b[..]).collect();
+    let plan = bits::parse_bitfield(&subargs, ro).map_err(bits_err)?;
+    let now = ex.now;
+    let db = ex.db();
+    let results = if plan.has_writes() {
+        if plan.required_len() > MAX_STRING {
+            return Err(TOO_BIG);
+        }
+        read_str(db, key, now)?;
+        let (e, _) = write_str(db, key, now)?;
+        e.raw = true;
+        plan.execute(str_mut(e))
+    } else {
+        let mut tmp = read_str(db, key, now)?
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        plan.execute(&mut tmp)
+    };
+    ex.reply.array(results.len());
+    for r in results {
+        match r {
+            Some(v) => ex.reply.int(v),
+            None => ex.reply.null(),
+        }
+    }
+    Ok(())
+}
+
+fn bitfield(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    bitfield_generic(ex, a, false)
+}
+
+fn bitfield_ro(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    bitfield_generic(ex, a, true)
+}
+
+// ---- coordinators for keys on several shards ----
+
+/// Groups key positions (into `argv`) by owner shard.
+pub fn keys_by_shard(
+    c: &Client,
+    argv: &[Bytes],
+    positions: impl Iterator<Item = usize>,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in positions {
+        let s = c.shard.owner(&argv[i]);
+        match out.iter_mut().find(|(x, _)| *x == s) {
+            Some((_, v)) => v.push(i),
+            None => out.push((s, vec![i])),
+        }
+    }
+    out
+}
+
+/// Lock sets for the given groups.
+pub fn lock_parts(
+    db: u8,
+    argv: &[Bytes],
+    groups: &[(usize, Vec<usize>)],
+    exclusive: bool,
+) -> Vec<(usize, LockSet)> {
+    groups
+        .iter()
+        .map(|(s, idx)| {
+            let keys = idx
+                .iter()
+                .map(|&i| {
+                    (
+                        LockKey {
+                            db,
+                            key: argv[i].clone(),
+                        },
+                        exclusive,
+                    )
+                })
+                .collect();
+            (*s, LockSet::Keys(keys))
+        })
+        .collect()
+}
+
+/// Values of `keys` as the strings they hold (None for missing or other types).
+fn fetch_strings(
+    shard: &crate::shard::Shard,
+    db: u8,
+    keys: &[Bytes],
+) -> Vec<Result<Option<Vec<u8>>, CmdError>> {
+    let now = crate::store::now_ms();
+    let mut store = shard.store.borrow_mut();
+    let d = &mut store.dbs[db as usize];
+    keys.iter()
+        .map(|k| read_str(d, k, now).map(|v| v.map(<[u8]>::to_vec)))
+        .collect()
+}
+
+/// Reads string values of keys spread over shards under one transaction.
+async fn read_across(
+    c: &Client,
+    argv: &[Bytes],
+    positions: Vec<usize>,
+) -> (Tx, Vec<Result<Option<Vec<u8>>, CmdError>>) {
+    let groups = keys_by_shard(c, argv, positions.iter().copied());
+    let tx = Tx::lock(&c.shard, lock_parts(c.db, argv, &groups, false)).await;
+    let db = c.db;
+    let results = tx
+        .run_each(|s| {
+            let keys: Vec<Bytes> = groups
+                .iter()
+                .find(|(x, _)| *x == s)
+                .map(|(_, idx)| idx.iter().map(|&i| argv[i].clone()).collect())
+                .unwrap_or_default();
+            move |sh: &crate::shard::Shard| fetch_strings(sh, db, &keys)
+        })
+        .await;
+    let mut out: Vec<Result<Option<Vec<u8>>, CmdError>> = vec![Ok(None); argv.len()];
+    for (s, vals) in results {
+        let (Some(vals), Some((_, idx))) = (vals, groups.iter().find(|(x, _)| *x == s)) else {
+            continue;
+        };
+        for (j, v) in idx.iter().zip(vals) {
+            out[*j] = v;
+        }
+    }
+    let ordered = positions.iter().map(|&p| out[p].clone()).collect();
+    (tx, ordered)
+}
+
+fn mget_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let (tx, vals) = read_across(c, argv, (1..argv.len()).collect()).await;
+        tx.release().await;
+        let mut r = c.reply();
+        r.array(vals.len());
+        for v in vals {
+            match v {
+                Ok(Some(s)) => r.bulk(&s),
+                _ => r.null(),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// MSET / MSETNX over several shards: lock every key exclusively, (for NX) check
+/// existence everywhere, then write everywhere in the releasing hop.
+async fn mset_across(c: &mut Client, argv: &[Bytes], nx: bool) -> CmdResult {
+    let name = if nx { "msetnx" } else { "mset" };
+    if !(argv.len() - 1).is_multiple_of(2) {
+        return Err(CmdError::Msg(super::arity_error(name)));
+    }
+    let groups = keys_by_shard(c, argv, (1..argv.len()).step_by(2));
+    let tx = Tx::lock(&c.shard, lock_parts(c.db, argv, &groups, true)).await;
+    let db = c.db;
+    let pairs_of = |s: usize| -> Vec<(Bytes, Bytes)> {
+        groups
+            .iter()
+            .find(|(x, _)| *x == s)
+            .map(|(_, idx)| {
+                idx.iter()
+                    .map(|&i| (argv[i].clone(), argv[i + 1].clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if nx {
+        let exists = tx
+            .run_each(|s| {
+                let pairs = pairs_of(s);
+                move |sh: &crate::shard::Shard| {
+                    let now = crate::store::now_ms();
+                    let mut st = sh.store.borrow_mut();
+                    pairs
+                        .iter()
+                        .any(|(k, _)| st.dbs[db as usize].exists(k, now))
+                }
+            })
+            .await;
+        if exists.iter().any(|(_, e)| *e != Some(false)) {
+            tx.release().await;
+            c.reply().int(0);
+            return Ok(());
+        }
+    }
+    tx.finish_each(|s| {
+        let pairs = pairs_of(s);
+        move |sh: &crate::shard::Shard| {
+            let mut st = sh.store.borrow_mut();
+            for (k, v) in &pairs {
+                st.dbs[db as usize].set(k, Value::Str(v.to_vec()));
+            }
+        }
+    })
+    .await;
+    if nx {
+        c.reply().int(1);
+    } else {
+        c.reply().ok();
+    }
+    Ok(())
+}
+
+fn mset_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(mset_across(c, argv, false))
+}
+
+fn msetnx_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(mset_across(c, argv, true))
+}
+
+fn bitop_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let mut a = Args::new(&argv[1..]);
+        let op = bitop_parse(&mut a)?;
+        // Sources are read and the destination written under one transaction that
+        // holds the destination exclusively and the sources shared.
+        let dest_pos = 2;
+        let mut groups = keys_by_shard(c, argv, 3..argv.len());
+        let dest_shard = c.shard.owner(&argv[dest_pos]);
+        let mut parts = lock_parts(c.db, argv, &groups, false);
+        let dest_key = (
+            LockKey {
+                db: c.db,
+                key: argv[dest_pos].clone(),
+            },
+            true,
+        );
+        match parts.iter_mut().find(|(s, _)| *s == dest_shard) {
+            Some((_, LockSet::Keys(keys))) => {
+                keys.retain(|(k, _)| k.key != argv[dest_pos]);
+                keys.push(dest_key);
+            }
+            _ => {
+                parts.push((dest_shard, LockSet::Keys(vec![dest_key])));
+                groups.push((dest_shard, vec![]));
+            }
+        }
+        let tx = Tx::lock(&c.shard, parts).await;
+        let db = c.db;
+        let values = tx
+            .run_each(|s| {
+                let keys: Vec<Bytes> = groups
+                    .iter()
+                    .find(|(x, _)| *x == s)
+                    .map(|(_, idx)| idx.iter().map(|&i| argv[i].clone()).collect())
+                    .unwrap_or_default();
+                move |sh: &crate::shard::Shard| (keys.clone(), fetch_strings(sh, db, &keys))
+            })
+            .await;
+        let mut by_key: Vec<(Bytes, Vec<u8>)> = Vec::new();
+        for (keys, vals) in values.into_iter().filter_map(|(_, v)| v) {
+            for (k, v) in keys.into_iter().zip(vals) {
+                match v {
+                    Ok(v) => by_key.push((k, v.unwrap_or_default())),
+                    Err(e) => {
+                        tx.release().await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let srcs: Vec<&[u8]> = argv[3..]
+            .iter()
+            .map(|k| {
+                by_key
+                    .iter()
+                    .find(|(x, _)| x == k)
+                    .map_or(&[][..], |(_, v)| v.as_slice())
+            })
+            .collect();
+        let result = bits::bitop(op, &srcs);
+        let dest = argv[dest_pos].clone();
+        let n = tx
+            .run(dest_shard, move |sh| {
+                let mut st = sh.store.borrow_mut();
+                bitop_store(&mut st.dbs[db as usize], &dest, result)
+            })
+            .await;
+        tx.release().await;
+        c.reply().int(n.unwrap_or(0));
+        Ok(())
+    })
+}
+
+fn lcs_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let mut a = Args::new(&argv[3..]);
+        let o = parse_lcs_opts(&mut a)?;
+        let (tx, vals) = read_across(c, argv, vec![1, 2]).await;
+        tx.release().await;
+        let mut it = vals.into_iter();
+        let s1 = it
+            .next()
+            .unwrap_or(Ok(None))
+            .map_err(|_| lcs_type_err())?
+            .unwrap_or_default();
+        let s2 = it
+            .next()
+            .unwrap_or(Ok(None))
+            .map_err(|_| lcs_type_err())?
+            .unwrap_or_default();
+        // The algorithm runs here, on the coordinator: the reply writer is the client's.
+        let mut store = crate::store::Store { dbs: Vec::new() };
+        let shard = c.shard.clone();
+        let mut ex = Exec {
+            store: &mut store,
+            shard: &shard,
+            db: 0,
+            now: 0,
+            reply: c.reply(),
+        };
+        lcs_reply(&mut ex, &s1, &s2, &o)
+    })
+}

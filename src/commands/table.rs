@@ -1,0 +1,307 @@
+//! The command table: the single source of truth for every command's name, arity,
+//! flags, key positions, ACL categories and handler. Dispatch, arity checks, key
+//! routing and `COMMAND *` all read it.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use super::{ConnFn, ShardFn};
+
+/// Command flags, named as in `COMMAND INFO`.
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const NOSCRIPT: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const NO_AUTH: u32 = 1 << 8;
+    pub const MAY_REPLICATE: u32 = 1 << 9;
+    pub const ALLOW_BUSY: u32 = 1 << 10;
+    pub const SKIP_SLOWLOG: u32 = 1 << 11;
+    pub const NO_MULTI: u32 = 1 << 12;
+    pub const SENTINEL: u32 = 1 << 13;
+    pub const BLOCKING: u32 = 1 << 14;
+    pub const PUBSUB: u32 = 1 << 15;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (SENTINEL, "sentinel"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories (`@string`, `@keyspace`, ...).
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const BITMAP: u32 = 1 << 4;
+    pub const FAST: u32 = 1 << 5;
+    pub const SLOW: u32 = 1 << 6;
+    pub const ADMIN: u32 = 1 << 7;
+    pub const DANGEROUS: u32 = 1 << 8;
+    pub const CONNECTION: u32 = 1 << 9;
+    pub const LIST: u32 = 1 << 10;
+    pub const HASH: u32 = 1 << 11;
+    pub const SET: u32 = 1 << 12;
+    pub const SORTEDSET: u32 = 1 << 13;
+    pub const BLOCKING: u32 = 1 << 14;
+    pub const PUBSUB: u32 = 1 << 15;
+    pub const TRANSACTION: u32 = 1 << 16;
+    pub const SCRIPTING: u32 = 1 << 17;
+    pub const HYPERLOGLOG: u32 = 1 << 18;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (KEYSPACE, "keyspace"),
+        (READ, "read"),
+        (WRITE, "write"),
+        (SET, "set"),
+        (SORTEDSET, "sortedset"),
+        (LIST, "list"),
+        (HASH, "hash"),
+        (STRING, "string"),
+        (BITMAP, "bitmap"),
+        (HYPERLOGLOG, "hyperloglog"),
+        (PUBSUB, "pubsub"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (SLOW, "slow"),
+        (BLOCKING, "blocking"),
+        (DANGEROUS, "dangerous"),
+        (CONNECTION, "connection"),
+        (TRANSACTION, "transaction"),
+        (SCRIPTING, "scripting"),
+    ];
+}
+
+/// Where a command's keys are, in argument positions (0 = the command name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySpec {
+    None,
+    /// Keys at `first`, `first+step`, ... up to `last` (negative: from the end).
+    Range {
+        first: u8,
+        last: i8,
+        step: u8,
+    },
+    /// The number of keys is the argument at `numkeys`; keys start at `numkeys + first`.
+    NumKeys {
+        numkeys: u8,
+        first: u8,
+        step: u8,
+    },
+}
+
+/// How a command runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// On the shard that owns its keys (all of them: a command whose keys span
+    /// shards goes through `cross` instead).
+    Shard(ShardFn),
+    /// On the connection's own shard, with access to the client; coordinates any
+    /// other shard itself.
+    Conn(ConnFn),
+}
+
+pub struct CommandSpec {
+    /// Lower-case name (`"get"`, or `"client|list"` for a subcommand).
+    pub name: &'static str,
+    /// Redis arity: positive = exact, negative = at least.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub acl: u32,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub handler: Handler,
+    /// The coordinator used when a `Shard` command's keys live on several shards;
+    /// `None` answers CROSSSLOT, as Redis Cluster does.
+    pub cross: Option<ConnFn>,
+    /// Subcommands of a container command (`CLIENT`, `CONFIG`, ...), for `COMMAND`.
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Redis's arity check.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        (a > 0 && argc == a as usize) || (a < 0 && argc >= (-a) as usize)
+    }
+
+    /// The name as Redis prints it in `COMMAND` and in errors (`client|list`).
+    pub fn display_name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Legacy (first, last, step) triple of `COMMAND INFO`.
+    pub fn legacy_range(&self) -> (i64, i64, i64) {
+        match self.keys {
+            KeySpec::None => (0, 0, 0),
+            KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
+            // Redis reports numkeys commands as having no fixed range.
+            KeySpec::NumKeys { .. } => (0, 0, 0),
+        }
+    }
+
+    /// Positions of the keys in `argv` (argv[0] is the command name). Calls `f` for
+    /// each; returns `false` when the arguments cannot hold the declared keys (a bad
+    /// numkeys), which the command itself then reports.
+    pub fn for_each_key(&self, argv: &[Bytes], mut f: impl FnMut(usize)) -> bool {
+        let argc = argv.len();
+        match self.keys {
+            KeySpec::None => true,
+            KeySpec::Range { first, last, step } => {
+                let first = first as usize;
+                let last = if last < 0 {
+                    argc as i64 + last as i64
+                } else {
+                    last as i64
+                };
+                let mut i = first as i64;
+                while i <= last && (i as usize) < argc {
+                    f(i as usize);
+                    i += step.max(1) as i64;
+                }
+                true
+            }
+            KeySpec::NumKeys {
+                numkeys,
+                first,
+                step,
+            } => {
+                let Some(n) = argv
+                    .get(numkeys as usize)
+                    .and_then(|a| crate::protocol::parse_i64(a))
+                else {
+                    return false;
+                };
+                if n < 0 {
+                    return false;
+                }
+                let start = numkeys as usize + first as usize;
+                let n = n as usize;
+                let step = step.max(1) as usize;
+                if n == 0 || start + (n - 1) * step >= argc {
+                    return n == 0;
+                }
+                for k in 0..n {
+                    f(start + k * step);
+                }
+                true
+            }
+        }
+    }
+}
+
+/// All top-level commands, by lower-case name.
+pub fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut m = HashMap::new();
+        for family in super::FAMILIES {
+            for spec in family.iter() {
+                let prev = m.insert(spec.name, spec);
+                assert!(prev.is_none(), "command {} registered twice", spec.name);
+            }
+        }
+        m
+    })
+}
+
+/// Looks a command up by the name a client sent, case-insensitively, without
+/// allocating for names up to 32 bytes.
+#[inline]
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    let s = std::str::from_utf8(lower).ok()?;
+    table().get(s).copied()
+}
+
+/// Looks up a subcommand of a container command (`CLIENT LIST` -> `client|list`).
+pub fn lookup_sub(spec: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
+    let parent = spec.name;
+    spec.subcommands.iter().find(|s| {
+        s.name.len() == parent.len() + 1 + sub.len()
+            && s.name.as_bytes()[parent.len() + 1..].eq_ignore_ascii_case(sub)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &[&str]) -> Vec<Bytes> {
+        s.iter().map(|a| Bytes::from(a.to_string())).collect()
+    }
+
+    fn keys(spec: &CommandSpec, a: &[&str]) -> Option<Vec<usize>> {
+        let mut v = vec![];
+        spec.for_each_key(&argv(a), |i| v.push(i)).then_some(v)
+    }
+
+    #[test]
+    fn every_command_is_well_formed() {
+        for (name, spec) in table() {
+            assert_eq!(*name, spec.name);
+            assert_eq!(name.to_lowercase(), *name);
+            assert!(spec.arity != 0, "{name}");
+            assert!(!spec.summary.is_empty(), "{name}");
+            assert!(
+                spec.has(flag::WRITE) || spec.has(flag::READONLY) || spec.keys == KeySpec::None,
+                "{name}: keyed commands say whether they write"
+            );
+            for sub in spec.subcommands {
+                assert!(sub.name.starts_with(&format!("{name}|")), "{}", sub.name);
+            }
+        }
+    }
+
+    #[test]
+    fn key_positions() {
+        let mset = lookup(b"MSET").unwrap();
+        assert_eq!(keys(mset, &["mset", "a", "1", "b", "2"]), Some(vec![1, 3]));
+        let get = lookup(b"get").unwrap();
+        assert_eq!(keys(get, &["get", "a"]), Some(vec![1]));
+        let del = lookup(b"DeL").unwrap();
+        assert_eq!(keys(del, &["del", "a", "b", "c"]), Some(vec![1, 2, 3]));
+        assert!(lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn arity() {
+        let get = lookup(b"get").unwrap();
+        assert!(get.arity_ok(2) && !get.arity_ok(3) && !get.arity_ok(1));
+        let mset = lookup(b"mset").unwrap();
+        assert!(mset.arity_ok(3) && mset.arity_ok(5) && !mset.arity_ok(2));
+    }
+}

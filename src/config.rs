@@ -1,0 +1,348 @@
+//! Configuration: clap flags with Redis's names, an optional redis.conf-style file,
+//! and the parameter table behind `CONFIG GET|SET`.
+//!
+//! Precedence, as in Redis: built-in defaults, then the file, then flags.
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+
+/// Command-line flags. Every flag is also a config-file directive.
+#[derive(Parser, Debug, Default, Clone)]
+#[command(
+    name = "corekv",
+    version,
+    about = "A Redis-compatible thread-per-core server"
+)]
+pub struct Cli {
+    /// A redis.conf-style file of `directive value` lines.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<String>,
+    /// TCP port (6379 by default; 0 picks a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on (127.0.0.1 by default).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Number of shards, one per core (default: the number of online cores).
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// debug | verbose | notice | warning
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// Password clients must give with AUTH.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Maximum number of connected clients.
+    #[arg(long)]
+    pub maxclients: Option<u64>,
+}
+
+/// A runtime-visible parameter: how `CONFIG SET` validates it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Read-only after start-up.
+    Immutable,
+    /// Any string.
+    Str,
+    /// A non-negative integer (with k/m/g suffixes where Redis takes memory sizes).
+    Int,
+    /// yes | no
+    Bool,
+    /// One of a fixed list.
+    Enum(&'static [&'static str]),
+}
+
+/// The parameters corekv knows, with Redis's defaults. Unknown names are refused at
+/// start-up and by CONFIG SET exactly as Redis refuses them.
+const PARAMS: &[(&str, &str, Kind)] = &[
+    ("bind", "127.0.0.1", Kind::Immutable),
+    ("port", "6379", Kind::Immutable),
+    ("shards", "0", Kind::Immutable),
+    ("databases", "16", Kind::Immutable),
+    (
+        "loglevel",
+        "notice",
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+    ),
+    ("requirepass", "", Kind::Str),
+    ("maxclients", "10000", Kind::Int),
+    ("timeout", "0", Kind::Int),
+    ("tcp-keepalive", "300", Kind::Int),
+    ("hz", "10", Kind::Int),
+    ("proto-max-bulk-len", "536870912", Kind::Immutable),
+    ("client-query-buffer-limit", "1073741824", Kind::Immutable),
+    ("maxmemory", "0", Kind::Int),
+    (
+        "maxmemory-policy",
+        "noeviction",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+    ),
+    ("save", "", Kind::Str),
+    ("appendonly", "no", Kind::Bool),
+    ("dir", "", Kind::Immutable),
+    ("dbfilename", "dump.rdb", Kind::Str),
+    ("slowlog-log-slower-than", "10000", Kind::Int),
+    ("slowlog-max-len", "128", Kind::Int),
+    ("lazyfree-lazy-user-del", "no", Kind::Bool),
+    ("io-memory-kb", "256", Kind::Immutable),
+    ("daemonize", "no", Kind::Immutable),
+    ("protected-mode", "no", Kind::Bool),
+    ("tcp-backlog", "511", Kind::Immutable),
+];
+
+/// The live configuration: every parameter as its string value.
+#[derive(Clone, Debug)]
+pub struct Config {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            values: PARAMS.iter().map(|(k, v, _)| (*k, v.to_string())).collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file named by `--config`, then the flags.
+    pub fn load(cli: &Cli) -> Result<Config, String> {
+        let mut c = Config::default();
+        if let Some(path) = &cli.config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
+            c.apply_file(&text)?;
+        }
+        let flags: [(&str, Option<String>); 6] = [
+            ("port", cli.port.map(|v| v.to_string())),
+            ("bind", cli.bind.clone()),
+            ("shards", cli.shards.map(|v| v.to_string())),
+            ("loglevel", cli.loglevel.clone()),
+            ("requirepass", cli.requirepass.clone()),
+            ("maxclients", cli.maxclients.map(|v| v.to_string())),
+        ];
+        for (k, v) in flags {
+            if let Some(v) = v {
+                c.set_startup(k, &v)?;
+            }
+        }
+        Ok(c)
+    }
+
+    /// Parses redis.conf syntax: `directive arg...`, `#` comments, quoted strings.
+    pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = split_quoted(line)
+                .ok_or_else(|| bad_line(n, line, "Unbalanced quotes in configuration line"))?;
+            let Some((name, args)) = words.split_first() else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            let value = args.join(" ");
+            self.set_startup(&name, &value)
+                .map_err(|e| bad_line(n, line, &e))?;
+        }
+        Ok(())
+    }
+
+    fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let (key, _, kind) = PARAMS
+            .iter()
+            .find(|(k, _, _)| *k == name)
+            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        validate(*kind, value, true)?;
+        self.values.insert(key, normalize(*kind, value));
+        Ok(())
+    }
+
+    /// `CONFIG SET name value`; errors carry Redis's wording after "ERR ".
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let lname = name.to_ascii_lowercase();
+        let Some((key, _, kind)) = PARAMS.iter().find(|(k, _, _)| *k == lname) else {
+            return Err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        if *kind == Kind::Immutable {
+            return Err(format!(
+                "CONFIG SET failed (possibly related to argument '{lname}') - can't set immutable config"
+            ));
+        }
+        validate(*kind, value, false).map_err(|e| {
+            format!("CONFIG SET failed (possibly related to argument '{lname}') - {e}")
+        })?;
+        self.values.insert(key, normalize(*kind, value));
+        Ok(())
+    }
+
+    /// Parameters whose names match a glob, as `CONFIG GET` lists them.
+    pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        self.values
+            .iter()
+            .filter(|(k, _)| crate::util::glob_match(pattern, k.as_bytes(), true))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.values.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn get_u64(&self, name: &str) -> u64 {
+        self.get(name).parse().unwrap_or(0)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.get("port").parse().unwrap_or(6379)
+    }
+
+    pub fn set_port(&mut self, port: u16) {
+        self.values.insert("port", port.to_string());
+    }
+
+    pub fn requirepass(&self) -> Option<&str> {
+        Some(self.get("requirepass")).filter(|p| !p.is_empty())
+    }
+}
+
+fn bad_line(n: usize, line: &str, why: &str) -> String {
+    format!(
+        "\n*** FATAL CONFIG FILE ERROR ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+        n + 1,
+        line,
+        why
+    )
+}
+
+fn validate(kind: Kind, v: &str, startup: bool) -> Result<(), String> {
+    match kind {
+        Kind::Immutable if !startup => Err("can't set immutable config".into()),
+        Kind::Immutable | Kind::Str => Ok(()),
+        Kind::Int => parse_memory(v)
+            .map(|_| ())
+            .ok_or_else(|| "argument couldn't be parsed into an integer".into()),
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "yes" | "no" => Ok(()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Enum(opts) => {
+            if opts.iter().any(|o| o.eq_ignore_ascii_case(v)) {
+                Ok(())
+            } else {
+                Err("argument(s) must be one of the following: ".to_string() + &opts.join(", "))
+            }
+        }
+    }
+}
+
+fn normalize(kind: Kind, v: &str) -> String {
+    match kind {
+        Kind::Int => parse_memory(v).map(|n| n.to_string()).unwrap_or_default(),
+        Kind::Bool | Kind::Enum(_) => v.to_ascii_lowercase(),
+        _ => v.to_string(),
+    }
+}
+
+/// Integers with Redis's memory suffixes (1k = 1000, 1kb = 1024, ...).
+pub fn parse_memory(v: &str) -> Option<u64> {
+    let l = v.to_ascii_lowercase();
+    let units: [(&str, u64); 6] = [
+        ("kb", 1024),
+        ("mb", 1024 * 1024),
+        ("gb", 1024 * 1024 * 1024),
+        ("k", 1000),
+        ("m", 1000 * 1000),
+        ("g", 1000 * 1000 * 1000),
+    ];
+    for (suffix, mul) in units {
+        if let Some(num) = l.strip_suffix(suffix) {
+            return num.parse::<u64>().ok()?.checked_mul(mul);
+        }
+    }
+    l.parse().ok()
+}
+
+/// Splits a config line into words, honouring "double" and 'single' quotes.
+fn split_quoted(line: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else {
+            return Some(out);
+        };
+        let mut word = String::new();
+        if c == '"' || c == '\'' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return None,
+                    Some('\\') if c == '"' => match chars.next() {
+                        Some('n') => word.push('\n'),
+                        Some('t') => word.push('\t'),
+                        Some(o) => word.push(o),
+                        None => return None,
+                    },
+                    Some(q) if q == c => break,
+                    Some(o) => word.push(o),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        out.push(word);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_flags() {
+        let mut c = Config::default();
+        c.apply_file("# comment\nport 7000\nrequirepass \"a b\"\n\nmaxmemory 1mb\n")
+            .unwrap();
+        assert_eq!(c.port(), 7000);
+        assert_eq!(c.requirepass(), Some("a b"));
+        assert_eq!(c.get("maxmemory"), "1048576");
+        assert!(c.apply_file("nosuchdirective 1").is_err());
+        assert!(c.apply_file("port \"7000").is_err());
+    }
+
+    #[test]
+    fn config_set_rules() {
+        let mut c = Config::default();
+        assert!(c.set("maxclients", "5").is_ok());
+        assert!(c.set("port", "1").unwrap_err().contains("immutable"));
+        assert!(
+            c.set("nope", "1")
+                .unwrap_err()
+                .starts_with("Unknown option")
+        );
+        assert!(c.set("appendonly", "maybe").is_err());
+        assert_eq!(c.matching(b"max*").len(), 3);
+    }
+}

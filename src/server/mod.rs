@@ -1,0 +1,254 @@
+//! Start-up and shutdown: sockets, one pinned glommio executor per shard, signals.
+
+pub mod conn;
+
+use std::net::SocketAddr;
+use std::os::fd::{IntoRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use glommio::{LocalExecutorBuilder, Placement};
+use log::{error, info, warn};
+
+use crate::config::Config;
+use crate::shard::{self, Shard};
+
+/// Process-wide settings and counters. Holds no keyspace data: every key lives in
+/// exactly one shard's `Store`.
+pub struct Globals {
+    pub config: RwLock<Config>,
+    pub nshards: usize,
+    pub port: u16,
+    pub next_client_id: AtomicU64,
+    pub next_txid: AtomicU64,
+    pub shutdown: AtomicBool,
+    pub connected: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub started: Instant,
+    pub run_id: String,
+    pub executable: String,
+}
+
+impl Globals {
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// glommio refuses to start an executor below this much lockable memory.
+const MIN_MEMLOCK: u64 = 512 * 1024;
+
+fn memlock_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the struct we pass, which lives on our stack.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
+    if rc != 0 { u64::MAX } else { r.rlim_cur }
+}
+
+/// Binds `n` SO_REUSEPORT listeners on one address, failing like Redis if another
+/// process already listens there. glommio would set SO_REUSEPORT and silently share
+/// the port with that process, so we probe with a plain bind first.
+fn bind_listeners(addr: &str, port: u16, n: usize) -> Result<(u16, Vec<RawFd>), String> {
+    let sockaddr: SocketAddr = format!("{addr}:{port}")
+        .parse()
+        .or_else(|_| format!("[{addr}]:{port}").parse())
+        .map_err(|_| format!("Invalid bind address '{addr}'"))?;
+    let mut port = port;
+    if port != 0 {
+        std::net::TcpListener::bind(sockaddr).map_err(|e| {
+            format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
+        })?;
+    }
+    let mut fds = Vec::with_capacity(n);
+    for _ in 0..n {
+        let domain = if sockaddr.is_ipv6() {
+            socket2::Domain::IPV6
+        } else {
+            socket2::Domain::IPV4
+        };
+        let sock =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+                .map_err(|e| format!("socket: {e}"))?;
+        let bind_to = SocketAddr::new(sockaddr.ip(), port);
+        sock.set_reuse_address(true)
+            .and_then(|_| sock.set_reuse_port(true))
+            .and_then(|_| sock.bind(&bind_to.into()))
+            .and_then(|_| sock.listen(511))
+            .map_err(|e| {
+                format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
+            })?;
+        if port == 0 {
+            port = sock
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .map(|a| a.port())
+                .ok_or("could not read the bound port")?;
+        }
+        fds.push(std::net::TcpListener::from(sock).into_raw_fd());
+    }
+    Ok((port, fds))
+}
+
+/// Runs the server until SIGINT/SIGTERM or SHUTDOWN. Returns the exit code.
+pub fn run(mut config: Config) -> i32 {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let online = cores.len().max(1);
+    let nshards = match config.get_u64("shards") {
+        0 => online,
+        n => n as usize,
+    };
+    if nshards > 256 {
+        error!("shards must be between 1 and 256");
+        return 1;
+    }
+    let memlock = memlock_limit();
+    if memlock < MIN_MEMLOCK {
+        error!(
+            "locked memory limit (ulimit -l) is {} KiB; corekv needs at least {} KiB per process. \
+             Raise it with `ulimit -l 1024` (or LimitMEMLOCK= in systemd).",
+            memlock / 1024,
+            MIN_MEMLOCK / 1024
+        );
+        return 1;
+    }
+    let io_memory = (config.get_u64("io-memory-kb").max(64) * 1024) as usize;
+    let bind = config
+        .get("bind")
+        .split_whitespace()
+        .next()
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let (port, fds) = match bind_listeners(&bind, config.port(), nshards) {
+        Ok(v) => v,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    config.set_port(port);
+    let globals = Arc::new(Globals {
+        config: RwLock::new(config),
+        nshards,
+        port,
+        next_client_id: AtomicU64::new(1),
+        next_txid: AtomicU64::new(1),
+        shutdown: AtomicBool::new(false),
+        connected: AtomicU64::new(0),
+        total_connections: AtomicU64::new(0),
+        started: Instant::now(),
+        run_id: run_id(),
+        executable: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    });
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let flag = Arc::new(AtomicBool::new(false));
+        let g = globals.clone();
+        // The handler only sets an atomic flag that the shards poll.
+        if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+            warn!("cannot install signal handler: {e}");
+        }
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) && !g.shutting_down() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if flag.load(Ordering::Relaxed) {
+                warn!("Received signal, scheduling shutdown...");
+                g.shutdown.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    info!(
+        "corekv {} starting: {} shard(s) on {} online core(s), listening on {}:{}, io_memory {} KiB per shard (memlock limit {} KiB)",
+        env!("CARGO_PKG_VERSION"),
+        nshards,
+        online,
+        bind,
+        port,
+        io_memory / 1024,
+        if memlock == u64::MAX {
+            u64::MAX
+        } else {
+            memlock / 1024
+        },
+    );
+    let wiring = shard::wire(nshards, 1024);
+    let mut handles = Vec::new();
+    for (id, (w, fd)) in wiring.into_iter().zip(fds).enumerate() {
+        let placement = if cores.is_empty() {
+            Placement::Unbound
+        } else {
+            Placement::Fixed(cores[id % cores.len()].id)
+        };
+        let g = globals.clone();
+        let builder = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{id}"))
+            .io_memory(io_memory);
+        match builder.spawn(move || shard_main(id, g, w, fd)) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                error!("cannot start shard {id}: {e}");
+                globals.shutdown.store(true, Ordering::Relaxed);
+                return 1;
+            }
+        }
+    }
+    info!("Ready to accept connections tcp");
+    let mut code = 0;
+    for h in handles {
+        if let Err(e) = h.join() {
+            error!("shard failed: {e}");
+            code = 1;
+        }
+    }
+    info!("corekv is now ready to exit, bye bye...");
+    code
+}
+
+fn run_id() -> String {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ (std::process::id() as u64) << 32;
+    (0..40)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from_digit((seed % 16) as u32, 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd: RawFd) {
+    let shard = Shard::start(id, globals.clone(), wiring).await;
+    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
+    // exactly this shard; nothing else owns or closes it.
+    let listener =
+        unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let acceptor = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
+    // Housekeeping at `hz`: active expiry and the shutdown check.
+    while !globals.shutting_down() {
+        let hz = globals.config().get_u64("hz").clamp(1, 500);
+        glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
+        crate::commands::keyspace::active_expire(&shard);
+    }
+    acceptor.cancel();
+    // Give connection tasks a moment to finish the reply they are writing.
+    glommio::timer::sleep(Duration::from_millis(20)).await;
+    shard.close_clients();
+}

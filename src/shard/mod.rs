@@ -1,0 +1,509 @@
+//! Shards: one per core, each owning a [`Store`] and talking to the others only by
+//! message.
+//!
+//! Every request another shard (or a connection on this shard) makes of a shard is a
+//! [`Req`]; work runs here, on the owner's thread, and its result goes back as a
+//! boxed value. Requests and replies travel on separate glommio `shared_channel`s,
+//! one pair per ordered pair of shards, so a shard busy sending replies can never
+//! block a peer that is sending it requests.
+
+pub mod locks;
+pub mod slot;
+pub mod tx;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+use fxhash::FxHashMap;
+use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+
+use crate::commands::{self, CommandSpec};
+use crate::protocol::Proto;
+use crate::server::Globals;
+use crate::store::Store;
+use locks::{LockKey, LockSet, Locks, Waiting};
+
+/// A value crossing shards; the requester knows its concrete type.
+pub type AnyBox = Box<dyn Any + Send>;
+/// Work to run on a shard's thread.
+pub type Work = Box<dyn FnOnce(&Shard) -> AnyBox + Send>;
+
+/// Single-shard commands from one read of one client's pipeline, for one shard.
+pub struct Batch {
+    pub db: u8,
+    pub proto: Proto,
+    pub cmds: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+}
+
+/// The replies of a [`Batch`]: all in one buffer, `ends[i]` closing the i-th.
+pub struct BatchOut {
+    pub buf: Bytes,
+    pub ends: Vec<u32>,
+}
+
+pub enum Req {
+    Batch(Batch),
+    /// A closure that waits, like a command, until none of `set` is locked.
+    Call {
+        set: LockSet,
+        work: Work,
+    },
+    /// Take `set` for transaction `tx`; reply `true` once held. With `wait: false`,
+    /// reply `false` at once instead of queueing.
+    Lock {
+        tx: u64,
+        set: LockSet,
+        wait: bool,
+    },
+    /// Run inside transaction `tx`, which holds its locks here; optionally release.
+    TxCall {
+        tx: u64,
+        work: Work,
+        release: bool,
+    },
+    Release {
+        tx: u64,
+    },
+}
+
+pub struct Msg {
+    id: u64,
+    from: usize,
+    req: Req,
+}
+
+pub struct Resp {
+    id: u64,
+    value: AnyBox,
+}
+
+enum ReplyTo {
+    Local(oneshot::Sender<AnyBox>),
+    Remote { from: usize, id: u64 },
+}
+
+enum Parked {
+    Batch(Batch),
+    Call(Work),
+    Grant,
+}
+
+/// Channel ends of one shard, before they are connected on its thread.
+pub struct Wiring {
+    pub req_tx: Vec<Option<glommio::channels::shared_channel::SharedSender<Msg>>>,
+    pub req_rx: Vec<Option<glommio::channels::shared_channel::SharedReceiver<Msg>>>,
+    pub resp_tx: Vec<Option<glommio::channels::shared_channel::SharedSender<Resp>>>,
+    pub resp_rx: Vec<Option<glommio::channels::shared_channel::SharedReceiver<Resp>>>,
+}
+
+/// Builds the full mesh of request and reply channels for `n` shards.
+pub fn wire(n: usize, capacity: usize) -> Vec<Wiring> {
+    use glommio::channels::shared_channel::new_bounded;
+    let mut w: Vec<Wiring> = (0..n)
+        .map(|_| Wiring {
+            req_tx: (0..n).map(|_| None).collect(),
+            req_rx: (0..n).map(|_| None).collect(),
+            resp_tx: (0..n).map(|_| None).collect(),
+            resp_rx: (0..n).map(|_| None).collect(),
+        })
+        .collect();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b {
+                let (s, r) = new_bounded(capacity);
+                w[a].req_tx[b] = Some(s);
+                w[b].req_rx[a] = Some(r);
+                let (s, r) = new_bounded(capacity);
+                w[a].resp_tx[b] = Some(s);
+                w[b].resp_rx[a] = Some(r);
+            }
+        }
+    }
+    w
+}
+
+/// Per-shard counters for INFO.
+#[derive(Default)]
+pub struct Stats {
+    pub commands: Cell<u64>,
+    pub connections: Cell<u64>,
+    pub rejected: Cell<u64>,
+    pub expired: Cell<u64>,
+    pub hits: Cell<u64>,
+    pub misses: Cell<u64>,
+    pub net_in: Cell<u64>,
+    pub net_out: Cell<u64>,
+    pub remote_batches: Cell<u64>,
+    pub txs: Cell<u64>,
+}
+
+impl Stats {
+    pub fn add(c: &Cell<u64>, n: u64) {
+        c.set(c.get().wrapping_add(n));
+    }
+}
+
+/// What CLIENT LIST / CLIENT KILL need to know of a connection.
+pub struct ClientInfo {
+    pub id: u64,
+    pub fd: i32,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub last: Cell<Instant>,
+    pub name: RefCell<Option<Bytes>>,
+    pub lib_name: RefCell<Option<Bytes>>,
+    pub lib_ver: RefCell<Option<Bytes>>,
+    pub db: Cell<u8>,
+    pub resp: Cell<u8>,
+    pub last_cmd: Cell<&'static str>,
+    pub no_evict: Cell<bool>,
+    pub no_touch: Cell<bool>,
+    pub killed: Cell<bool>,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub nshards: usize,
+    pub globals: Arc<Globals>,
+    pub store: RefCell<Store>,
+    locks: RefCell<Locks<(ReplyTo, Parked)>>,
+    req_tx: Vec<Option<ConnectedSender<Msg>>>,
+    resp_tx: Vec<Option<ConnectedSender<Resp>>>,
+    waiting: RefCell<FxHashMap<u64, oneshot::Sender<AnyBox>>>,
+    next_id: Cell<u64>,
+    me: Weak<Shard>,
+    pub clients: RefCell<FxHashMap<u64, Rc<ClientInfo>>>,
+    pub stats: Stats,
+    pub started: Instant,
+    rng: Cell<u64>,
+}
+
+impl Shard {
+    /// Connects this shard's channel ends (all at once: each `connect` waits for its
+    /// peer) and starts the loops that serve peers.
+    pub async fn start(id: usize, globals: Arc<Globals>, wiring: Wiring) -> Rc<Shard> {
+        let n = wiring.req_tx.len();
+        let connect_tx = futures::future::join_all(wiring.req_tx.into_iter().map(|s| async move {
+            match s {
+                Some(s) => Some(s.connect().await),
+                None => None,
+            }
+        }));
+        let connect_resp_tx =
+            futures::future::join_all(wiring.resp_tx.into_iter().map(|s| async move {
+                match s {
+                    Some(s) => Some(s.connect().await),
+                    None => None,
+                }
+            }));
+        let connect_rx = futures::future::join_all(wiring.req_rx.into_iter().map(|r| async move {
+            match r {
+                Some(r) => Some(r.connect().await),
+                None => None,
+            }
+        }));
+        let connect_resp_rx =
+            futures::future::join_all(wiring.resp_rx.into_iter().map(|r| async move {
+                match r {
+                    Some(r) => Some(r.connect().await),
+                    None => None,
+                }
+            }));
+        let (req_tx, resp_tx, req_rx, resp_rx) =
+            futures::join!(connect_tx, connect_resp_tx, connect_rx, connect_resp_rx);
+        let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1);
+        let shard = Rc::new_cyclic(|me| Shard {
+            id,
+            nshards: n,
+            globals,
+            store: RefCell::new(Store::default()),
+            locks: RefCell::new(Locks::default()),
+            req_tx,
+            resp_tx,
+            waiting: RefCell::new(FxHashMap::default()),
+            next_id: Cell::new(1),
+            me: me.clone(),
+            clients: RefCell::new(FxHashMap::default()),
+            stats: Stats::default(),
+            started: Instant::now(),
+            rng: Cell::new(seed | 1),
+        });
+        for rx in req_rx.into_iter().flatten() {
+            let s = shard.clone();
+            glommio::spawn_local(serve_requests(s, rx)).detach();
+        }
+        for rx in resp_rx.into_iter().flatten() {
+            let s = shard.clone();
+            glommio::spawn_local(serve_replies(s, rx)).detach();
+        }
+        shard
+    }
+
+    /// A fast xorshift for sampling (not for anything security-related).
+    pub fn rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// The shard that owns `key`.
+    #[inline]
+    pub fn owner(&self, key: &[u8]) -> usize {
+        slot::shard_of(key, self.nshards)
+    }
+
+    /// Sends `req` to shard `target` (possibly this one) and waits for its result.
+    /// Returns `None` when the target has shut down.
+    pub async fn call(&self, target: usize, req: Req) -> Option<AnyBox> {
+        let (tx, rx) = oneshot::channel();
+        if target == self.id {
+            self.handle(req, ReplyTo::Local(tx));
+        } else {
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
+            self.waiting.borrow_mut().insert(id, tx);
+            let sender = self.req_tx.get(target)?.as_ref()?;
+            let msg = Msg {
+                id,
+                from: self.id,
+                req,
+            };
+            if sender.send(msg).await.is_err() {
+                self.waiting.borrow_mut().remove(&id);
+                return None;
+            }
+        }
+        rx.await.ok()
+    }
+
+    /// [`call`](Self::call) for a result of a known type.
+    pub async fn call_as<T: 'static>(&self, target: usize, req: Req) -> Option<T> {
+        let v = self.call(target, req).await?;
+        v.downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Runs `work` on shard `target` once none of `set` is locked there.
+    pub async fn run_on<R: Send + 'static>(
+        &self,
+        target: usize,
+        set: LockSet,
+        work: impl FnOnce(&Shard) -> R + Send + 'static,
+    ) -> Option<R> {
+        let work: Work = Box::new(move |s| Box::new(work(s)) as AnyBox);
+        self.call_as(target, Req::Call { set, work }).await
+    }
+
+    fn respond(&self, to: ReplyTo, value: AnyBox) {
+        match to {
+            ReplyTo::Local(tx) => {
+                let _ = tx.send(value);
+            }
+            ReplyTo::Remote { from, id } => {
+                let Some(Some(sender)) = self.resp_tx.get(from) else {
+                    return;
+                };
+                if let Err(err) = sender.try_send(Resp { id, value }) {
+                    use glommio::{GlommioError, ResourceType};
+                    let resp = match err {
+                        GlommioError::WouldBlock(ResourceType::Channel(r)) => r,
+                        _ => return, // the peer is gone (shutdown)
+                    };
+                    // The reply channel is full: finish the send in the background
+                    // rather than block this shard's request loop.
+                    if let Some(me) = self.me.upgrade() {
+                        glommio::spawn_local(async move {
+                            if let Some(Some(s)) = me.resp_tx.get(from) {
+                                let _ = s.send(resp).await;
+                            }
+                        })
+                        .detach();
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&self, req: Req, reply: ReplyTo) {
+        match req {
+            Req::Batch(b) => self.gated(reply, Parked::Batch(b), None),
+            Req::Call { set, work } => self.gated(reply, Parked::Call(work), Some(set)),
+            Req::Lock { tx, set, wait } => {
+                let mut l = self.locks.borrow_mut();
+                if l.can_run(&set) {
+                    l.acquire(tx, set);
+                    drop(l);
+                    self.respond(reply, Box::new(true));
+                } else if wait {
+                    l.park(Waiting {
+                        set,
+                        acquire_for: Some(tx),
+                        action: (reply, Parked::Grant),
+                    });
+                } else {
+                    drop(l);
+                    self.respond(reply, Box::new(false));
+                }
+            }
+            Req::TxCall { tx, work, release } => {
+                let v = work(self);
+                if release {
+                    self.release(tx);
+                }
+                self.respond(reply, v);
+            }
+            Req::Release { tx } => {
+                self.release(tx);
+                self.respond(reply, Box::new(()));
+            }
+        }
+    }
+
+    /// Runs work now if its keys are free, else parks it behind the locks.
+    fn gated(&self, reply: ReplyTo, job: Parked, set: Option<LockSet>) {
+        if self.locks.borrow().idle() {
+            self.run_parked(reply, job);
+            return;
+        }
+        let set = match (set, &job) {
+            (Some(s), _) => s,
+            (None, Parked::Batch(b)) => batch_lock_set(b),
+            (None, _) => LockSet::Keys(vec![]),
+        };
+        let mut l = self.locks.borrow_mut();
+        if l.can_run(&set) {
+            drop(l);
+            self.run_parked(reply, job);
+        } else {
+            l.park(Waiting {
+                set,
+                acquire_for: None,
+                action: (reply, job),
+            });
+        }
+    }
+
+    fn run_parked(&self, reply: ReplyTo, job: Parked) {
+        let v: AnyBox = match job {
+            Parked::Batch(b) => {
+                Stats::add(&self.stats.remote_batches, 1);
+                let mut buf = BytesMut::new();
+                let mut ends = Vec::with_capacity(b.cmds.len());
+                for (spec, argv) in &b.cmds {
+                    commands::run_shard_command(self, spec, b.db, b.proto, argv, &mut buf);
+                    ends.push(buf.len() as u32);
+                }
+                Box::new(BatchOut {
+                    buf: buf.freeze(),
+                    ends,
+                })
+            }
+            Parked::Call(work) => work(self),
+            Parked::Grant => Box::new(true),
+        };
+        self.respond(reply, v);
+    }
+
+    fn release(&self, tx: u64) {
+        self.locks.borrow_mut().release(tx);
+        loop {
+            let next = self.locks.borrow_mut().pop_runnable();
+            match next {
+                None => break,
+                Some(w) => {
+                    let (reply, job) = w.action;
+                    self.run_parked(reply, job);
+                }
+            }
+        }
+    }
+
+    /// Runs single-shard commands of this shard's own connection: inline when no
+    /// lock is in the way (the fast path: no message, no allocation), else queued
+    /// behind the locks like any remote batch.
+    pub async fn run_local(&self, batch: Batch, out: &mut BytesMut) {
+        if self.locks.borrow().idle() {
+            for (spec, argv) in &batch.cmds {
+                commands::run_shard_command(self, spec, batch.db, batch.proto, argv, out);
+            }
+            return;
+        }
+        if let Some(r) = self.call_as::<BatchOut>(self.id, Req::Batch(batch)).await {
+            out.extend_from_slice(&r.buf);
+        }
+    }
+
+    /// Whether the key is held by a transaction (active expiry leaves such keys alone).
+    pub fn is_locked(&self, db: u8, key: &[u8]) -> bool {
+        let l = self.locks.borrow();
+        !l.idle() && l.is_locked(db, key)
+    }
+
+    /// Ends every connection of this shard (shutdown).
+    pub fn close_clients(&self) {
+        for ci in self.clients.borrow().values() {
+            ci.killed.set(true);
+            // SAFETY: each registered fd belongs to a live connection of this shard
+            // (unregistered before it closes); shutdown(2) does not free the fd.
+            unsafe {
+                libc::shutdown(ci.fd, libc::SHUT_RDWR);
+            }
+        }
+    }
+
+    pub fn lock_stats(&self) -> (usize, usize) {
+        let l = self.locks.borrow();
+        (l.held_by_txs(), l.pending_len())
+    }
+}
+
+/// The keys a batch touches, exclusive for commands that write.
+fn batch_lock_set(b: &Batch) -> LockSet {
+    let mut keys = Vec::new();
+    for (spec, argv) in &b.cmds {
+        let excl = spec.has(commands::table::flag::WRITE);
+        spec.for_each_key(argv, |i| {
+            keys.push((
+                LockKey {
+                    db: b.db,
+                    key: argv[i].clone(),
+                },
+                excl,
+            ))
+        });
+    }
+    LockSet::Keys(keys)
+}
+
+async fn serve_requests(shard: Rc<Shard>, rx: ConnectedReceiver<Msg>) {
+    while let Some(msg) = rx.recv().await {
+        shard.handle(
+            msg.req,
+            ReplyTo::Remote {
+                from: msg.from,
+                id: msg.id,
+            },
+        );
+    }
+}
+
+async fn serve_replies(shard: Rc<Shard>, rx: ConnectedReceiver<Resp>) {
+    while let Some(resp) = rx.recv().await {
+        let waiter = shard.waiting.borrow_mut().remove(&resp.id);
+        if let Some(tx) = waiter {
+            let _ = tx.send(resp.value);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Shared support for corekv integration tests.
+//!
+//! Every integration test file declares `mod support;`, so not every helper is
+//! used by every test binary; hence the crate-level `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a server gets to answer its first `PING`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a server gets to exit after SIGTERM before it is SIGKILLed.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read timeout of [`RawConn`]: a reply that takes longer is a hang, not a slow test.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`RawConn::closed_by_peer`] waits for the server to hang up.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Returns a currently free loopback port.
+///
+/// The listener is dropped before the port is used, so another process could
+/// grab it in between; that race is accepted for tests.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for a free port");
+    listener
+        .local_addr()
+        .expect("local_addr of the free-port listener")
+        .port()
+}
+
+/// True when running under CI, where a missing redis-server is an error.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A server child process that is terminated when dropped.
+pub struct Server {
+    pub port: u16,
+    child: Child,
+    /// Scratch directory holding the log (and redis-server's working files).
+    dir: PathBuf,
+    log: PathBuf,
+    name: &'static str,
+}
+
+impl Server {
+    /// Current content of the server's combined stdout/stderr log.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<cannot read log: {e}>"))
+    }
+
+    /// Spawns `program` with `args` in a fresh scratch directory and waits
+    /// until it answers `PING`; panics with the log on failure.
+    fn spawn(name: &'static str, program: &Path, args: &[String], port: u16) -> Server {
+        let dir = scratch_dir(name, port);
+        let log = dir.join("server.log");
+        let out = fs::File::create(&log).expect("create server log file");
+        let err = out.try_clone().expect("clone server log file handle");
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to spawn {name} ({}): {e}", program.display()));
+        let mut server = Server {
+            port,
+            child,
+            dir,
+            log,
+            name,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Polls (bounded by [`STARTUP_TIMEOUT`]) until `PING` returns `+PONG`.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited during startup ({status}); log:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            if ping(self.port) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} did not answer PING on port {} within {:?}; log:\n{}",
+                    self.name,
+                    self.port,
+                    STARTUP_TIMEOUT,
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Server {
+    /// SIGTERM, bounded wait, then SIGKILL, so no test leaves servers behind.
+    fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: plain kill(2) on our own child's pid, which is not yet reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A unique scratch directory under the system temp dir.
+fn scratch_dir(name: &str, port: u16) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "corekv-test-{name}-{}-{port}-{n}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create server scratch directory");
+    dir
+}
+
+/// One connect + `PING` attempt with short timeouts.
+fn ping(port: u16) -> bool {
+    let addr = ([127, 0, 0, 1], port).into();
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// Starts corekv with `--shards <shards>`.
+pub fn start_corekv(shards: usize) -> Server {
+    start_corekv_with(&["--shards", &shards.to_string()])
+}
+
+/// Starts corekv on a free loopback port with `extra` flags appended.
+pub fn start_corekv_with(extra: &[&str]) -> Server {
+    let port = free_port();
+    let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--loglevel".to_string(), "warning".to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Server::spawn(
+        "corekv",
+        Path::new(env!("CARGO_BIN_EXE_corekv")),
+        &args,
+        port,
+    )
+}
+
+/// Finds `redis-server` on `PATH`.
+pub fn redis_server_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Starts a throwaway, persistence-free redis-server.
+///
+/// Returns `None` when redis-server is not installed, except under CI
+/// (`CI=true`), where that is a hard failure.
+pub fn start_redis() -> Option<Server> {
+    let Some(program) = redis_server_path() else {
+        if under_ci() {
+            panic!("redis-server is required under CI");
+        }
+        return None;
+    };
+    let port = free_port();
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Some(Server::spawn("redis-server", &program, &args, port))
+}
+
+/// A `redis` crate connection to a local server.
+pub fn redis_client(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .expect("valid redis URL")
+        .get_connection()
+        .unwrap_or_else(|e| panic!("redis crate connect to port {port}: {e}"))
+}
+
+/// Encodes `args` as a RESP array of bulk strings.
+pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Length of the one complete RESP2/RESP3 reply at the start of `buf`, or
+/// `None` if more bytes are needed. Panics on bytes that are not RESP, since
+/// a server sending garbage is a test failure in itself.
+pub fn reply_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let header = buf.get(1..line_end)?;
+    let after_header = line_end + 2;
+    let count = || -> i64 {
+        std::str::from_utf8(header)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad RESP length header {:?}", escape(&buf[..after_header])))
+    };
+    match buf[0] {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after_header),
+        b'$' | b'!' | b'=' => {
+            let n = count();
+            if n < 0 {
+                return Some(after_header);
+            }
+            let end = after_header + usize::try_from(n).expect("bulk length fits usize") + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n = count();
+            if n < 0 {
+                return Some(after_header);
+            }
+            let per_entry = if matches!(buf[0], b'%' | b'|') { 2 } else { 1 };
+            let mut pos = after_header;
+            for _ in 0..n * per_entry {
+                pos += reply_len(&buf[pos..])?;
+            }
+            // An attribute map is metadata attached to the reply that follows it.
+            if buf[0] == b'|' {
+                pos += reply_len(&buf[pos..])?;
+            }
+            Some(pos)
+        }
+        other => panic!(
+            "unexpected RESP type byte {:?} in {:?}",
+            other as char,
+            escape(&buf[..buf.len().min(200)])
+        ),
+    }
+}
+
+/// Splits an aggregate reply into its header line and its element replies.
+/// Returns `None` for non-aggregates and null aggregates.
+pub fn split_aggregate(reply: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+    if !matches!(reply.first(), Some(b'*' | b'~' | b'>' | b'%')) {
+        return None;
+    }
+    let line_end = reply.windows(2).position(|w| w == b"\r\n")?;
+    let n: i64 = std::str::from_utf8(&reply[1..line_end])
+        .ok()?
+        .parse()
+        .ok()?;
+    if n < 0 {
+        return None;
+    }
+    let n = if reply[0] == b'%' { n * 2 } else { n };
+    let mut pos = line_end + 2;
+    let mut elems = Vec::new();
+    for _ in 0..n {
+        let len = reply_len(&reply[pos..])?;
+        elems.push(reply[pos..pos + len].to_vec());
+        pos += len;
+    }
+    Some((reply[..line_end + 2].to_vec(), elems))
+}
+
+/// Printable rendering of raw protocol bytes (`\r`, `\n`, `\xHH` escaped).
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+/// A minimal RESP client over a blocking `TcpStream`, for byte-exact tests.
+pub struct RawConn {
+    stream: TcpStream,
+    /// Bytes received but not yet returned as part of a reply.
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    /// Connects to `127.0.0.1:port` with a [`READ_TIMEOUT`] read timeout.
+    pub fn connect(port: u16) -> RawConn {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("set read timeout");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes raw bytes (inline commands, malformed frames, pipelines).
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to server");
+    }
+
+    /// Sends one command as a RESP array of bulk strings.
+    pub fn send_cmd(&mut self, args: &[&[u8]]) {
+        self.send(&encode_cmd(args));
+    }
+
+    /// Reads exactly one complete reply; leftover bytes stay buffered.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            if !self.buf.is_empty()
+                && let Some(len) = reply_len(&self.buf)
+            {
+                return self.buf.drain(..len).collect();
+            }
+            if !self.fill() {
+                panic!(
+                    "connection closed mid-reply; buffered: {:?}",
+                    escape(&self.buf)
+                );
+            }
+        }
+    }
+
+    /// Sends a command given as strings and reads its reply.
+    pub fn cmd(&mut self, args: &[&str]) -> Vec<u8> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_cmd(&args);
+        self.read_reply()
+    }
+
+    /// Sends a command given as byte strings and reads its reply.
+    pub fn cmd_bytes(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send_cmd(args);
+        self.read_reply()
+    }
+
+    /// True when the server closes the connection (EOF or reset) with no
+    /// further bytes; false if it sends more data or stays open until the
+    /// read timeout.
+    pub fn closed_by_peer(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        // A server that closes does so right after its error reply; do not
+        // spend the full READ_TIMEOUT on one that keeps the connection open.
+        let _ = self.stream.set_read_timeout(Some(CLOSE_WAIT));
+        let mut chunk = [0u8; 1024];
+        let result = self.stream.read(&mut chunk);
+        let _ = self.stream.set_read_timeout(Some(READ_TIMEOUT));
+        match result {
+            Ok(0) => true,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                false
+            }
+            Err(e) => matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+        }
+    }
+
+    /// Half-closes the write side (for "EOF mid-command" tests).
+    pub fn shutdown_write(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Reads more bytes into the buffer; false on EOF. Panics on timeout.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e) => panic!(
+                "read from server failed ({e}); buffered: {:?}",
+                escape(&self.buf)
+            ),
+        }
+    }
+}
