@@ -256,8 +256,42 @@ pub fn lookup_sub(spec: &'static CommandSpec, sub: &[u8]) -> Option<&'static Com
     })
 }
 
+/// The README's list of supported commands, grouped as Redis groups them
+/// (`generic`, `string`, ...). The README test keeps the README equal to this.
+pub fn markdown_command_list() -> String {
+    let mut groups: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for spec in table().values() {
+        let names = groups.entry(spec.group).or_default();
+        // A container that also runs bare (COMMAND) is listed itself too.
+        if spec.subcommands.is_empty() || spec.arity == -1 {
+            names.push(spec.name.to_ascii_uppercase());
+        }
+        for sub in spec.subcommands {
+            names.push(sub.name.replace('|', " ").to_ascii_uppercase());
+        }
+    }
+    let mut out = String::new();
+    for (group, mut names) in groups {
+        names.sort();
+        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        out.push_str(&format!("- **{group}** ({}): {}\n", names.len(), list.join(", ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn readme_lists_every_command() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let list = markdown_command_list();
+        assert!(
+            readme.contains(&list),
+            "README.md's command list is stale; replace it with:\n{list}"
+        );
+    }
+
     use super::*;
 
     fn argv(s: &[&str]) -> Vec<Bytes> {

@@ -141,6 +141,8 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+const MIN_READ: usize = 1024;
+const MAX_READ: usize = 256 * 1024;
 
 async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -151,13 +153,23 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
         .globals
         .config()
         .get_u64("client-query-buffer-limit") as usize;
+    // How much to read at once: grows while reads fill it (big values, deep
+    // pipelines), shrinks back for small request/response traffic.
+    let mut chunk = MIN_READ * 4;
     loop {
         let filled = buf.len();
         // Zero the spare room we read into: safe code cannot hand out uninitialised
-        // memory, and 16 KiB of memset is cheap next to a syscall.
-        buf.resize(filled + READ_CHUNK, 0);
+        // memory, and the adaptive size keeps that memset small next to a syscall.
+        buf.resize(filled + chunk, 0);
         let n = stream.read(&mut buf[filled..]).await?;
         buf.truncate(filled + n);
+        chunk = if n == chunk {
+            (chunk * 2).min(MAX_READ)
+        } else if n < chunk / 4 {
+            (chunk / 2).max(MIN_READ)
+        } else {
+            chunk
+        };
         if n == 0 || c.info.killed.get() {
             return Ok(());
         }
@@ -209,12 +221,9 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
             Route::Shard(s, spec) => {
                 c.info.last_cmd.set(spec.name);
                 if pending.is_empty() && s == c.shard.id {
-                    let batch = Batch {
-                        db: c.db,
-                        proto: c.proto,
-                        cmds: vec![(spec, argv)],
-                    };
-                    c.shard.run_local(batch, &mut c.out).await;
+                    c.shard
+                        .run_local(spec, argv, c.db, c.proto, &mut c.out)
+                        .await;
                 } else {
                     if pending.per_shard.is_empty() {
                         pending.per_shard = (0..c.shard.nshards).map(|_| Vec::new()).collect();

@@ -430,16 +430,26 @@ impl Shard {
         }
     }
 
-    /// Runs single-shard commands of this shard's own connection: inline when no
+    /// Runs a single-shard command of this shard's own connection: inline when no
     /// lock is in the way (the fast path: no message, no allocation), else queued
     /// behind the locks like any remote batch.
-    pub async fn run_local(&self, batch: Batch, out: &mut BytesMut) {
+    pub async fn run_local(
+        &self,
+        spec: &'static CommandSpec,
+        argv: Vec<Bytes>,
+        db: u8,
+        proto: Proto,
+        out: &mut BytesMut,
+    ) {
         if self.locks.borrow().idle() {
-            for (spec, argv) in &batch.cmds {
-                commands::run_shard_command(self, spec, batch.db, batch.proto, argv, out);
-            }
+            commands::run_shard_command(self, spec, db, proto, &argv, out);
             return;
         }
+        let batch = Batch {
+            db,
+            proto,
+            cmds: vec![(spec, argv)],
+        };
         if let Some(r) = self.call_as::<BatchOut>(self.id, Req::Batch(batch)).await {
             out.extend_from_slice(&r.buf);
         }
