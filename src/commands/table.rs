@@ -274,7 +274,11 @@ pub fn markdown_command_list() -> String {
     for (group, mut names) in groups {
         names.sort();
         let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-        out.push_str(&format!("- **{group}** ({}): {}\n", names.len(), list.join(", ")));
+        out.push_str(&format!(
+            "- **{group}** ({}): {}\n",
+            names.len(),
+            list.join(", ")
+        ));
     }
     out
 }

@@ -62,10 +62,27 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
-/// Parser state kept across reads so a large half-received request is not re-scanned.
+/// Progress through one multibulk request.
+#[derive(Default, Clone, Copy)]
+struct MultiBulk {
+    /// Arguments still to read; `None` until the `*<n>` header is parsed.
+    remaining: Option<i64>,
+    /// Offset (from the request's start) of the next unparsed byte.
+    pos: usize,
+}
+
+/// A multibulk request left incomplete at the front of the buffer by the last read.
+struct Partial {
+    state: MultiBulk,
+    args: Vec<(usize, usize)>,
+}
+
+/// Parser state kept across reads, so a request arriving in many reads (a huge
+/// pipeline entry, a million-argument command) is parsed once, not once per read.
 #[derive(Default)]
 pub struct Parser {
     ranges: Vec<(usize, usize)>,
+    partial: Option<Partial>,
 }
 
 impl Parser {
@@ -89,9 +106,16 @@ impl Parser {
                 break;
             }
             let first = self.ranges.len();
-            let inline = buf[pos] != b'*';
-            let r = if !inline {
-                parse_multibulk(&buf[pos..], &mut self.ranges)
+            let mut state = MultiBulk::default();
+            // A request left incomplete by the last call always sits at the front.
+            let resumed = if pos == 0 { self.partial.take() } else { None };
+            let inline = resumed.is_none() && buf[pos] != b'*';
+            let r = if let Some(p) = resumed {
+                state = p.state;
+                self.ranges.extend(p.args);
+                parse_multibulk(&buf[pos..], &mut state, &mut self.ranges)
+            } else if !inline {
+                parse_multibulk(&buf[pos..], &mut state, &mut self.ranges)
             } else {
                 parse_inline(&buf[pos..], &mut self.ranges)
             };
@@ -107,6 +131,12 @@ impl Parser {
                     pos += used;
                 }
                 Ok(None) => {
+                    if !inline {
+                        self.partial = Some(Partial {
+                            state,
+                            args: self.ranges.drain(first..).collect(),
+                        });
+                    }
                     self.ranges.truncate(first);
                     break;
                 }
@@ -149,29 +179,32 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
     }
 }
 
-/// Returns bytes consumed, or None if incomplete.
+/// Parses (or resumes) a multibulk request; returns the bytes consumed when
+/// complete, `None` when more input is needed (`st` and `ranges` keep the progress).
 fn parse_multibulk(
     buf: &[u8],
+    st: &mut MultiBulk,
     ranges: &mut Vec<(usize, usize)>,
 ) -> Result<Option<usize>, ProtocolError> {
-    let Some(cr) = find_cr(buf, 1) else {
-        if buf.len() > MAX_INLINE {
-            return Err(ProtocolError::new("too big mbulk count string"));
+    if st.remaining.is_none() {
+        let Some(cr) = find_cr(buf, 1) else {
+            if buf.len() > MAX_INLINE {
+                return Err(ProtocolError::new("too big mbulk count string"));
+            }
+            return Ok(None);
+        };
+        if cr + 1 >= buf.len() {
+            return Ok(None);
         }
-        return Ok(None);
-    };
-    if cr + 1 >= buf.len() {
-        return Ok(None);
+        let count = match parse_i64(&buf[1..cr]) {
+            Some(n) if n <= MAX_MULTIBULK => n,
+            _ => return Err(ProtocolError::new("invalid multibulk length")),
+        };
+        st.pos = cr + 2;
+        st.remaining = Some(count.max(0));
     }
-    let count = match parse_i64(&buf[1..cr]) {
-        Some(n) if n <= MAX_MULTIBULK => n,
-        _ => return Err(ProtocolError::new("invalid multibulk length")),
-    };
-    let mut pos = cr + 2;
-    if count <= 0 {
-        return Ok(Some(pos));
-    }
-    for _ in 0..count {
+    while let Some(left) = st.remaining.filter(|&n| n > 0) {
+        let pos = st.pos;
         if pos >= buf.len() {
             return Ok(None);
         }
@@ -199,9 +232,10 @@ fn parse_multibulk(
             return Ok(None);
         }
         ranges.push((start, start + len));
-        pos = start + len + 2;
+        st.pos = start + len + 2;
+        st.remaining = Some(left - 1);
     }
-    Ok(Some(pos))
+    Ok(Some(st.pos))
 }
 
 /// Redis searches for '\r' to end a header line.
@@ -398,6 +432,23 @@ mod tests {
         // Empty multibulks are ignored.
         let (r, out, left) = parse_all(b"*0\r\n*-1\r\n");
         assert!(r.is_ok() && out.is_empty() && left == 0);
+    }
+
+    #[test]
+    fn resumes_a_request_split_over_reads() {
+        let input = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n";
+        for cut in 0..input.len() {
+            let mut p = Parser::default();
+            let mut buf = BytesMut::from(&input[..cut]);
+            let mut out = Vec::new();
+            p.parse(&mut buf, &mut out).unwrap();
+            buf.extend_from_slice(&input[cut..]);
+            p.parse(&mut buf, &mut out).unwrap();
+            assert_eq!(out.len(), 2, "cut at {cut}");
+            assert_eq!(out[0][2], Bytes::from("hello"));
+            assert_eq!(out[1][0], Bytes::from("PING"));
+            assert!(buf.is_empty());
+        }
     }
 
     #[test]
