@@ -19,7 +19,7 @@ pub use table::CommandSpec;
 
 use crate::protocol::{Proto, Reply};
 use crate::server::conn::Client;
-use crate::shard::Shard;
+use crate::shard::{Shard, Stats};
 use crate::store::{Db, Store};
 
 /// Every family's commands; the table is built from this list.
@@ -33,7 +33,7 @@ pub type ConnFn = for<'a> fn(&'a mut Client, &'a [Bytes]) -> LocalBoxFuture<'a, 
 /// does) and the reply writer.
 pub struct Exec<'a> {
     pub store: &'a mut Store,
-    pub shard: &'a Shard,
+    pub stats: &'a Stats,
     pub db: usize,
     pub now: u64,
     pub reply: Reply<'a>,
@@ -45,9 +45,10 @@ impl Exec<'_> {
         &mut self.store.dbs[self.db]
     }
 
+    /// Counts a read hit or miss for INFO's keyspace_hits/misses.
     pub fn hit(&self, found: bool) {
-        let s = &self.shard.stats;
-        crate::shard::Stats::add(if found { &s.hits } else { &s.misses }, 1);
+        let s = self.stats;
+        Stats::add(if found { &s.hits } else { &s.misses }, 1);
     }
 }
 
@@ -69,7 +70,7 @@ pub fn run_shard_command(
     crate::store::set_clock(now);
     let mut ex = Exec {
         store: &mut store,
-        shard,
+        stats: &shard.stats,
         db: db as usize,
         now,
         reply: Reply::new(out, proto),
@@ -122,4 +123,105 @@ macro_rules! cmd {
             subcommands: &[],
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    //! Shard halves run straight against a `Store`: no runtime, no sockets.
+    use super::*;
+
+    /// Runs one shard command (`args[0]` is the name) and returns its raw reply.
+    pub fn run(store: &mut Store, args: &[&str]) -> String {
+        let argv: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+        let spec = table::lookup(&argv[0]).expect("known command");
+        let table::Handler::Shard(f) = spec.handler else {
+            panic!("{} is not a shard command", spec.name)
+        };
+        let stats = Stats::default();
+        let mut out = BytesMut::new();
+        let mut ex = Exec {
+            store,
+            stats: &stats,
+            db: 0,
+            now: crate::store::now_ms(),
+            reply: Reply::new(&mut out, Proto::Resp2),
+        };
+        if let Err(e) = f(&mut ex, &mut Args::new(&argv[1..])) {
+            ex.reply.error(&e.message());
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn strings() {
+        let mut st = Store::default();
+        assert_eq!(run(&mut st, &["set", "k", "v", "NX"]), "+OK\r\n");
+        assert_eq!(run(&mut st, &["set", "k", "w", "NX"]), "$-1\r\n");
+        assert_eq!(run(&mut st, &["set", "k", "w", "XX", "GET"]), "$1\r\nv\r\n");
+        assert_eq!(run(&mut st, &["append", "k", "xyz"]), ":4\r\n");
+        assert_eq!(
+            run(&mut st, &["getrange", "k", "-3", "-1"]),
+            "$3\r\nxyz\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["incr", "k"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["incrby", "n", "9223372036854775807"]),
+            ":9223372036854775807\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["incr", "n"]),
+            "-ERR increment or decrement would overflow\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["incrbyfloat", "f", "10.5"]),
+            "$4\r\n10.5\r\n"
+        );
+        assert_eq!(run(&mut st, &["incrbyfloat", "f", "0.1"]), "$4\r\n10.6\r\n");
+        assert_eq!(
+            run(&mut st, &["setrange", "r", "536870912", "x"]),
+            "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["mset", "a", "1", "b"]),
+            "-ERR wrong number of arguments for 'mset' command\r\n"
+        );
+        assert_eq!(run(&mut st, &["msetnx", "a", "1", "k", "2"]), ":0\r\n");
+        assert_eq!(
+            run(&mut st, &["mget", "a", "n"]),
+            "*2\r\n$-1\r\n$19\r\n9223372036854775807\r\n"
+        );
+        assert_eq!(run(&mut st, &["setbit", "bits", "7", "1"]), ":0\r\n");
+        assert_eq!(run(&mut st, &["bitcount", "bits"]), ":1\r\n");
+    }
+
+    #[test]
+    fn keyspace_and_expiry() {
+        let mut st = Store::default();
+        run(&mut st, &["set", "k", "v"]);
+        assert_eq!(run(&mut st, &["ttl", "k"]), ":-1\r\n");
+        assert_eq!(run(&mut st, &["expire", "k", "100", "XX"]), ":0\r\n");
+        assert_eq!(run(&mut st, &["expire", "k", "100", "NX"]), ":1\r\n");
+        assert_eq!(run(&mut st, &["ttl", "k"]), ":100\r\n");
+        assert_eq!(run(&mut st, &["expire", "k", "50", "GT"]), ":0\r\n");
+        assert_eq!(run(&mut st, &["persist", "k"]), ":1\r\n");
+        assert_eq!(run(&mut st, &["rename", "k", "k2"]), "+OK\r\n");
+        assert_eq!(run(&mut st, &["rename", "k", "k3"]), "-ERR no such key\r\n");
+        assert_eq!(
+            run(&mut st, &["copy", "k2", "k2"]),
+            "-ERR source and destination objects are the same\r\n"
+        );
+        assert_eq!(run(&mut st, &["copy", "k2", "k4", "DB", "3"]), ":1\r\n");
+        assert_eq!(run(&mut st, &["exists", "k2", "k2", "nope"]), ":2\r\n");
+        assert_eq!(run(&mut st, &["move", "k2", "3"]), ":1\r\n");
+        assert_eq!(run(&mut st, &["del", "k2"]), ":0\r\n");
+        assert_eq!(st.dbs[3].len(), 2);
+        // An expired key is invisible even before active expiry removes it.
+        run(&mut st, &["set", "gone", "v", "PX", "1"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(run(&mut st, &["get", "gone"]), "$-1\r\n");
+        assert_eq!(run(&mut st, &["type", "gone"]), "+none\r\n");
+    }
 }

@@ -430,11 +430,11 @@ fn get(ex: &mut Exec, a: &mut Args) -> CmdResult {
     match v {
         Some(s) => {
             ex.reply.bulk(s);
-            crate::shard::Stats::add(&ex.shard.stats.hits, 1);
+            ex.hit(true);
         }
         None => {
             ex.reply.null();
-            crate::shard::Stats::add(&ex.shard.stats.misses, 1);
+            ex.hit(false);
         }
     }
     Ok(())
@@ -1458,7 +1458,7 @@ fn lcs_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cmd
         let shard = c.shard.clone();
         let mut ex = Exec {
             store: &mut store,
-            shard: &shard,
+            stats: &shard.stats,
             db: 0,
             now: 0,
             reply: c.reply(),
