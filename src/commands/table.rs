@@ -2,10 +2,10 @@
 //! flags, key positions, ACL categories and handler. Dispatch, arity checks, key
 //! routing and `COMMAND *` all read it.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use fxhash::FxHashMap;
 
 use super::{ConnFn, ShardFn};
 
@@ -217,11 +217,12 @@ impl CommandSpec {
     }
 }
 
-/// All top-level commands, by lower-case name.
-pub fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// All top-level commands, by lower-case name. The names are ours, not the
+/// client's, so the fast non-seeded FxHash is fine here.
+pub fn table() -> &'static FxHashMap<&'static str, &'static CommandSpec> {
+    static TABLE: OnceLock<FxHashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut m = HashMap::new();
+        let mut m = FxHashMap::default();
         for family in super::FAMILIES {
             for spec in family.iter() {
                 let prev = m.insert(spec.name, spec);
