@@ -907,6 +907,8 @@ fn shard_totals(sh: &Shard) -> ShardTotals {
 }
 
 fn rusage() -> (f64, f64) {
+    // SAFETY: `rusage` is a plain C struct of integers and timevals, for which all
+    // zero bytes is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the zero-initialised struct we own.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
