@@ -823,7 +823,8 @@ async fn sum_across(
             move |sh: &Shard| op(&mut sh.store.borrow_mut().dbs[db], &keys)
         })
         .await;
-    c.reply().int(results.into_iter().flatten().sum());
+    c.reply()
+        .int(results.into_iter().filter_map(|(_, n)| n).sum());
     Ok(())
 }
 
@@ -835,7 +836,9 @@ fn exists_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, 
     Box::pin(sum_across(c, argv, false, op_exists))
 }
 
-/// Two-key commands over two shards: lock both keys, then move or copy the entry.
+/// Two-key commands over two shards, in three hops: lock both keys; look at both
+/// (the source entry and whether the destination exists); then remove the source
+/// (RENAME) and write the destination while releasing both.
 async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResult {
     let (src, dst) = (argv[1].clone(), argv[2].clone());
     let mut to_db = c.db as usize;
@@ -847,6 +850,7 @@ async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResu
     }
     let (s_src, s_dst) = (c.shard.owner(&src), c.shard.owner(&dst));
     let db = c.db as usize;
+    let take = !matches!(mode, TwoKey::Copy);
     let parts = vec![
         (
             s_src,
@@ -855,7 +859,7 @@ async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResu
                     db: db as u8,
                     key: src.clone(),
                 },
-                !matches!(mode, TwoKey::Copy),
+                take,
             )]),
         ),
         (
@@ -870,14 +874,36 @@ async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResu
         ),
     ];
     let tx = Tx::lock(&c.shard, parts).await;
-    let k = src.clone();
-    let exists_src = tx
-        .run(s_src, move |sh: &Shard| {
-            sh.store.borrow_mut().dbs[db].exists(&k, now_ms())
+    let looked = tx
+        .run_each(|s| {
+            let (src, dst) = (src.clone(), dst.clone());
+            move |sh: &Shard| {
+                let now = now_ms();
+                let mut st = sh.store.borrow_mut();
+                if s == s_src {
+                    (st.dbs[db].get(&src, now).cloned(), false)
+                } else {
+                    (None, st.dbs[to_db].get(&dst, now).is_some())
+                }
+            }
         })
-        .await
-        .unwrap_or(false);
-    if !exists_src {
+        .await;
+    let mut entry = None;
+    let mut dst_exists = false;
+    for (s, v) in looked {
+        match (s == s_src, v) {
+            (true, Some((e, _))) => entry = e,
+            (false, Some((_, x))) => dst_exists = x,
+            _ => {}
+        }
+    }
+    let blocked = match mode {
+        TwoKey::RenameNx => dst_exists,
+        TwoKey::Copy => dst_exists && !replace,
+        TwoKey::Rename => false,
+    };
+    // Redis reports a missing source before looking at the destination.
+    let Some(entry) = entry else {
         tx.release().await;
         return match mode {
             TwoKey::Copy => {
@@ -886,44 +912,27 @@ async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResu
             }
             _ => Err(CmdError::NoSuchKey),
         };
-    }
-    let k = dst.clone();
-    let exists_dst = tx
-        .run(s_dst, move |sh: &Shard| {
-            sh.store.borrow_mut().dbs[to_db].exists(&k, now_ms())
-        })
-        .await
-        .unwrap_or(false);
-    let blocked = match mode {
-        TwoKey::RenameNx => exists_dst,
-        TwoKey::Copy => exists_dst && !replace,
-        TwoKey::Rename => false,
     };
     if blocked {
         tx.release().await;
         c.reply().int(0);
         return Ok(());
     }
-    let k = src.clone();
-    let take = !matches!(mode, TwoKey::Copy);
-    let entry = tx
-        .run(s_src, move |sh: &Shard| {
+    let entry = std::cell::Cell::new(Some(entry));
+    tx.finish_each(|s| {
+        let (src, dst) = (src.clone(), dst.clone());
+        let e = if s == s_dst { entry.take() } else { None };
+        move |sh: &Shard| {
             let mut st = sh.store.borrow_mut();
-            if take {
-                st.dbs[db].remove(&k)
-            } else {
-                st.dbs[db].peek(&k, now_ms()).cloned()
+            if s == s_src && take {
+                st.dbs[db].remove(&src);
             }
-        })
-        .await
-        .flatten();
-    if let Some(e) = entry {
-        tx.run(s_dst, move |sh: &Shard| {
-            sh.store.borrow_mut().dbs[to_db].set_entry(&dst, e)
-        })
-        .await;
-    }
-    tx.release().await;
+            if let Some(e) = e {
+                st.dbs[to_db].set_entry(&dst, e);
+            }
+        }
+    })
+    .await;
     match mode {
         TwoKey::Rename => c.reply().ok(),
         _ => c.reply().int(1),

@@ -1248,17 +1248,18 @@ fn fetch_strings(
         .collect()
 }
 
-/// Reads string values of keys spread over shards under one transaction.
+/// Reads string values of keys spread over shards under one transaction: a lock
+/// hop, then one hop that reads and releases.
 async fn read_across(
     c: &Client,
     argv: &[Bytes],
     positions: Vec<usize>,
-) -> (Tx, Vec<Result<Option<Vec<u8>>, CmdError>>) {
+) -> Vec<Result<Option<Vec<u8>>, CmdError>> {
     let groups = keys_by_shard(c, argv, positions.iter().copied());
     let tx = Tx::lock(&c.shard, lock_parts(c.db, argv, &groups, false)).await;
     let db = c.db;
     let results = tx
-        .run_each(|s| {
+        .finish_each(|s| {
             let keys: Vec<Bytes> = groups
                 .iter()
                 .find(|(x, _)| *x == s)
@@ -1276,14 +1277,12 @@ async fn read_across(
             out[*j] = v;
         }
     }
-    let ordered = positions.iter().map(|&p| out[p].clone()).collect();
-    (tx, ordered)
+    positions.iter().map(|&p| out[p].clone()).collect()
 }
 
 fn mget_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
-        let (tx, vals) = read_across(c, argv, (1..argv.len()).collect()).await;
-        tx.release().await;
+        let vals = read_across(c, argv, (1..argv.len()).collect()).await;
         let mut r = c.reply();
         r.array(vals.len());
         for v in vals {
@@ -1440,8 +1439,7 @@ fn lcs_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cmd
     Box::pin(async move {
         let mut a = Args::new(&argv[3..]);
         let o = parse_lcs_opts(&mut a)?;
-        let (tx, vals) = read_across(c, argv, vec![1, 2]).await;
-        tx.release().await;
+        let vals = read_across(c, argv, vec![1, 2]).await;
         let mut it = vals.into_iter();
         let s1 = it
             .next()

@@ -108,16 +108,19 @@ impl Tx {
         self.shards.iter().copied().zip(r).collect()
     }
 
-    /// Runs `f` on every shard and releases the locks in the same hop.
+    /// Runs `f` on every shard and releases the locks in the same hop; results
+    /// paired with their shard, in ascending shard order.
     pub async fn finish_each<R: Send + 'static, F>(
         mut self,
         make: impl Fn(usize) -> F,
-    ) -> Vec<Option<R>>
+    ) -> Vec<(usize, Option<R>)>
     where
         F: FnOnce(&Shard) -> R + Send + 'static,
     {
         self.released = true;
-        futures::future::join_all(self.shards.iter().map(|&s| self.call(s, make(s), true))).await
+        let r = futures::future::join_all(self.shards.iter().map(|&s| self.call(s, make(s), true)))
+            .await;
+        self.shards.iter().copied().zip(r).collect()
     }
 
     async fn call<R: Send + 'static>(
