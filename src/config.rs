@@ -95,6 +95,7 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("slowlog-max-len", "128", Kind::Int),
     ("lazyfree-lazy-user-del", "no", Kind::Bool),
     ("io-memory-kb", "256", Kind::Immutable),
+    ("spin-before-park-us", "0", Kind::Immutable),
     ("daemonize", "no", Kind::Immutable),
     ("protected-mode", "no", Kind::Bool),
     ("tcp-backlog", "511", Kind::Immutable),

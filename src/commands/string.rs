@@ -509,16 +509,16 @@ fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
         None => None,
     };
     let db = &mut ex.store.dbs[ex.db];
-    let old = db.get(key, now);
-    let found = old.is_some();
-    let old_ttl = old.as_ref().map(|e| e.expire_at).unwrap_or(0);
+    // One lookup serves GET, NX/XX, KEEPTTL and the write itself.
+    let pos = db.find(key, now);
+    let old = pos.and_then(|p| db.dict.at(p)).map(|(_, e)| e);
     if get {
-        match read_str(db, key, now)? {
-            Some(s) => ex.reply.bulk(s),
+        match old.map(|e| &e.value) {
+            Some(Value::Str(s)) => ex.reply.bulk(s),
             None => ex.reply.null(),
         }
     }
-    if (nx && found) || (xx && !found) {
+    if (nx && pos.is_some()) || (xx && pos.is_none()) {
         if !get {
             ex.reply.null();
         }
@@ -527,10 +527,13 @@ fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let mut entry = Entry::new(Value::Str(val.to_vec()));
     entry.expire_at = match at {
         Some(at) => at,
-        None if keepttl => old_ttl,
+        None if keepttl => old.map_or(0, |e| e.expire_at),
         None => 0,
     };
-    db.set_entry(key, entry);
+    match pos {
+        Some(p) => db.replace_at(p, entry),
+        None => db.set_entry(key, entry),
+    }
     if !get {
         ex.reply.ok();
     }

@@ -125,6 +125,7 @@ pub fn run(mut config: Config) -> i32 {
         return 1;
     }
     let io_memory = (config.get_u64("io-memory-kb").max(64) * 1024) as usize;
+    let spin_us = config.get_u64("spin-before-park-us");
     let bind = config
         .get("bind")
         .split_whitespace()
@@ -194,9 +195,12 @@ pub fn run(mut config: Config) -> i32 {
             Placement::Fixed(cores[id % cores.len()].id)
         };
         let g = globals.clone();
-        let builder = LocalExecutorBuilder::new(placement)
+        let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(io_memory);
+        if spin_us > 0 {
+            builder = builder.spin_before_park(Duration::from_micros(spin_us));
+        }
         match builder.spawn(move || shard_main(id, g, w, fd)) {
             Ok(h) => handles.push(h),
             Err(e) => {

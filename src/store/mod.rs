@@ -101,19 +101,46 @@ pub struct Db {
 }
 
 impl Db {
-    /// Looks a key up, deleting it first if it has expired (lazy expiry).
+    /// The slot position of a live key, deleting it first if it has expired (lazy
+    /// expiry). One hash and one probe: callers reuse the position.
     #[inline]
-    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        let expired = match self.dict.get(key) {
-            None => return None,
-            Some(e) => e.is_expired(now),
-        };
-        if expired {
-            self.remove(key);
+    pub fn find(&mut self, key: &[u8], now: u64) -> Option<u32> {
+        let pos = self.dict.position(key)?;
+        if self.dict.at(pos).is_some_and(|(_, e)| e.is_expired(now)) {
+            self.remove_at(pos);
             return None;
         }
-        let e = self.dict.get_mut(key)?;
+        Some(pos)
+    }
+
+    /// Looks a key up (see [`find`](Self::find)) and marks it accessed.
+    #[inline]
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        let pos = self.find(key, now)?;
+        let (_, e) = self.dict.at_mut(pos)?;
         e.access = clock();
+        Some(e)
+    }
+
+    /// Replaces the entry at a position found by [`find`](Self::find).
+    pub fn replace_at(&mut self, pos: u32, entry: Entry) {
+        let new_volatile = entry.expire_at != 0;
+        if let Some((_, e)) = self.dict.at_mut(pos) {
+            if e.expire_at != 0 {
+                self.volatile -= 1;
+            }
+            *e = entry;
+            if new_volatile {
+                self.volatile += 1;
+            }
+        }
+    }
+
+    fn remove_at(&mut self, pos: u32) -> Option<Entry> {
+        let (_, e) = self.dict.remove_at(pos)?;
+        if e.expire_at != 0 {
+            self.volatile -= 1;
+        }
         Some(e)
     }
 
