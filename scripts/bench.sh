@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# corekv vs redis-server throughput/CPU comparison with redis-benchmark.
+#
+# Usage:
+#   scripts/bench.sh            full comparison (single-core pinned + 2-shard unpinned)
+#   scripts/bench.sh smoke      only check that redis-benchmark's ping/set/get/incr/mset
+#                               tests run against corekv without errors
+#
+# Environment:
+#   BENCH_N       requests per redis-benchmark run at -P 16 (default 200000);
+#                 -P 1 runs use BENCH_N_P1 (default 100000, or BENCH_N/2 if BENCH_N is set)
+#   BENCH_N_P1    requests per run at -P 1
+#   BENCH_ROUNDS  rounds per (pipeline, test, server) (default 3); the table shows medians
+#   QUICK=1       tiny smoke-sized runs (N=5000/2000, 1 round) to test the script itself
+#   SMOKE_ALL=1   (smoke mode) also run redis-benchmark's full default test list and
+#                 report, without failing, which tests corekv does not support yet
+#   SKIP_BUILD=1  do not run `cargo build --release`
+#
+# Only loopback is used; every wait loop and every client run is bounded by a timeout.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+MODE=${1:-full}
+case "$MODE" in
+full | smoke) ;;
+*)
+    echo "usage: $0 [full|smoke]" >&2
+    exit 2
+    ;;
+esac
+
+echo "# command: $(printf '%q ' "$0" "$@")(cwd=$ROOT)"
+echo "# env: QUICK=${QUICK:-} BENCH_N=${BENCH_N:-} BENCH_N_P1=${BENCH_N_P1:-} BENCH_ROUNDS=${BENCH_ROUNDS:-} SMOKE_ALL=${SMOKE_ALL:-}"
+echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(uname -srm)  cpus: $(nproc)"
+
+# ---------------------------------------------------------------- prerequisites
+missing=0
+for tool in redis-server redis-benchmark redis-cli; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "error: $tool not found" >&2
+        missing=1
+    fi
+done
+if [ "$missing" = 1 ]; then
+    echo "install it with: sudo apt-get install -y redis-server redis-tools" >&2
+    exit 1
+fi
+for tool in python3 taskset timeout; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "error: $tool not found" >&2
+        exit 1
+    }
+done
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+    echo "# building: cargo build --release"
+    cargo build --release >&2
+fi
+COREKV="$ROOT/target/release/corekv"
+[ -x "$COREKV" ] || {
+    echo "error: $COREKV missing" >&2
+    exit 1
+}
+echo "# corekv: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')  redis: $(redis-server --version | awk '{print $3}')"
+
+NCPU=$(nproc)
+if [ "$MODE" = full ] && [ "$NCPU" -lt 2 ]; then
+    echo "error: the pinned comparison needs 2 CPUs (servers on core 0, client on core 1)" >&2
+    exit 1
+fi
+
+# ---------------------------------------------------------------- process bookkeeping
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/corekv-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local pid i
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_ready() { # port pid name
+    local i
+    for i in $(seq 1 100); do
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "error: $3 exited during start-up; log:" >&2
+            cat "$WORK/$3.log" >&2 || true
+            exit 1
+        fi
+        if timeout 2 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null | grep -q PONG; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "error: $3 did not answer PING on port $1 within 10 s" >&2
+    exit 1
+}
+
+stop_server() { # pid
+    local i
+    kill "$1" 2>/dev/null || true
+    for i in $(seq 1 50); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+# Starts a server; sets SERVER_PID. taskset execs the program, so $! is the server.
+# args: name cpulist(or "") port cmd...
+start_server() {
+    local name=$1 cpus=$2 port=$3
+    shift 3
+    if [ -n "$cpus" ]; then
+        taskset -c "$cpus" "$@" >"$WORK/$name.log" 2>&1 &
+    else
+        "$@" >"$WORK/$name.log" 2>&1 &
+    fi
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_ready "$port" "$SERVER_PID" "$name"
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+# utime+stime (fields 14, 15 of /proc/PID/stat, all threads of the process) in ticks.
+cpu_ticks() {
+    local stat rest
+    stat=$(cat "/proc/$1/stat")
+    rest=${stat##*) } # drop "pid (comm) "; comm may contain spaces
+    # shellcheck disable=SC2086
+    set -- $rest # $1 is field 3 (state), so field 14 is $12 and field 15 is $13
+    echo $((${12} + ${13}))
+}
+
+# ---------------------------------------------------------------- smoke mode
+if [ "$MODE" = smoke ]; then
+    PORT=$(free_port)
+    start_server corekv "" "$PORT" "$COREKV" --port "$PORT" --shards 2 --bind 127.0.0.1
+    SMOKE_CMD=(redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n 20000 -t ping,set,get,incr,mset)
+    echo "# smoke: ${SMOKE_CMD[*]}"
+    out="$WORK/smoke.txt"
+    rc=0
+    timeout 300 "${SMOKE_CMD[@]}" >"$out" 2>&1 || rc=$?
+    # -q prints progress lines separated by CR; keep only the final lines.
+    lines="$WORK/smoke.lines"
+    tr '\r' '\n' <"$out" >"$lines"
+    grep 'requests per second' "$lines" | sed 's/^ *//' || true
+    fail=0
+    [ "$rc" = 0 ] || {
+        echo "FAIL: redis-benchmark exited with status $rc" >&2
+        fail=1
+    }
+    if grep -Eiq 'ERR|error' "$lines"; then
+        echo "FAIL: errors in redis-benchmark output:" >&2
+        grep -Ei 'ERR|error' "$lines" | sort | uniq -c | head -20 >&2
+        fail=1
+    fi
+    for t in PING_INLINE PING_MBULK SET GET INCR 'MSET (10 keys)'; do
+        if ! grep -Fq "$t: " "$lines" || ! grep -F "$t: " "$lines" | grep -q 'requests per second'; then
+            echo "FAIL: test $t did not complete" >&2
+            fail=1
+        fi
+    done
+    if [ -n "${SMOKE_ALL:-}" ]; then
+        # redis-benchmark stops at the first error reply, so run the default tests one by one.
+        echo "# informational: redis-benchmark's default tests one at a time (-q -n 2000); list/set/hash/zset tests are expected to fail for now"
+        for t in ping_inline ping_mbulk set get incr lpush rpush lpop rpop sadd hset spop zadd zpopmin lrange_100 lrange_300 lrange_500 lrange_600 mset; do
+            timeout 120 redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n 2000 -t "$t" >"$WORK/one.txt" 2>&1 || true
+            tr '\r' '\n' <"$WORK/one.txt" >"$WORK/one.lines"
+            if grep -Eiq 'ERR|error' "$WORK/one.lines"; then
+                printf '  %-12s unsupported: %s\n' "$t" "$(grep -Ei -m1 'ERR|error' "$WORK/one.lines" | cut -c1-90)"
+            elif grep -q 'requests per second' "$WORK/one.lines"; then
+                printf '  %-12s ok\n' "$t"
+            else
+                printf '  %-12s no result\n' "$t"
+            fi
+        done
+    fi
+    if kill -0 "$SERVER_PID" 2>/dev/null; then :; else
+        echo "FAIL: corekv died during the smoke run" >&2
+        fail=1
+    fi
+    if [ "$fail" = 0 ]; then
+        echo "smoke: OK (PING_INLINE PING_MBULK SET GET INCR MSET ran against corekv without errors)"
+    fi
+    exit "$fail"
+fi
+
+# ---------------------------------------------------------------- full benchmark
+if [ -n "${QUICK:-}" ]; then
+    N_P16=${BENCH_N:-5000}
+    N_P1=${BENCH_N_P1:-2000}
+    ROUNDS=${BENCH_ROUNDS:-1}
+else
+    N_P16=${BENCH_N:-200000}
+    if [ -n "${BENCH_N:-}" ]; then
+        N_P1=${BENCH_N_P1:-$((BENCH_N / 2))}
+    else
+        N_P1=${BENCH_N_P1:-100000}
+    fi
+    ROUNDS=${BENCH_ROUNDS:-3}
+fi
+TESTS=(set get incr mset)
+PIPELINES=(1 16)
+RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600} # seconds per redis-benchmark run
+RESULTS="$WORK/results.csv"           # section,pipeline,test,server,round,n,rps,cpu_s
+: >"$RESULTS"
+
+echo "# N: $N_P1 requests at -P 1, $N_P16 at -P 16; rounds: $ROUNDS; one redis-benchmark run per (test, server, round); servers alternate"
+
+# args: section client_cpus("" = unpinned) redis_port redis_pid corekv_port corekv_pid
+run_section() {
+    local section=$1 ccpu=$2 rport=$3 rpid=$4 kport=$5 kpid=$6
+    local round p t n srv port pid before after rps csv order
+    local -a prefix=()
+    [ -n "$ccpu" ] && prefix=(taskset -c "$ccpu")
+    echo "# client: ${prefix[*]:-} redis-benchmark -h 127.0.0.1 -p PORT -t TEST -r 100000 -c 50 -n N -P PIPE --csv"
+    for round in $(seq 1 "$ROUNDS"); do
+        # Alternate which server goes first so slow drift (other load, thermal) is shared.
+        if [ $((round % 2)) = 1 ]; then order="redis corekv"; else order="corekv redis"; fi
+        for p in "${PIPELINES[@]}"; do
+            if [ "$p" = 1 ]; then n=$N_P1; else n=$N_P16; fi
+            for t in "${TESTS[@]}"; do
+                for srv in $order; do
+                    if [ "$srv" = redis ]; then port=$rport pid=$rpid; else port=$kport pid=$kpid; fi
+                    csv="$WORK/run.csv"
+                    before=$(cpu_ticks "$pid")
+                    if ! timeout "$RUN_TIMEOUT" "${prefix[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
+                        -t "$t" -r 100000 -c 50 -n "$n" -P "$p" --csv >"$csv" 2>"$WORK/run.err"; then
+                        echo "error: redis-benchmark -t $t -P $p against $srv failed:" >&2
+                        cat "$WORK/run.err" "$csv" >&2
+                        exit 1
+                    fi
+                    after=$(cpu_ticks "$pid")
+                    if grep -Eiq 'ERR|error' "$csv" "$WORK/run.err"; then
+                        echo "error: $srv returned errors for $t:" >&2
+                        cat "$WORK/run.err" "$csv" >&2
+                        exit 1
+                    fi
+                    # CSV row 2: "TEST","rps",... ; the test name for mset is "MSET (10 keys)".
+                    rps=$(awk -F'","' 'NR == 2 { print $2 }' "$csv")
+                    [ -n "$rps" ] || {
+                        echo "error: no result from redis-benchmark ($srv $t P$p)" >&2
+                        cat "$csv" >&2
+                        exit 1
+                    }
+                    echo "$section,$p,$t,$srv,$round,$n,$rps,$(python3 -c "print(($after - $before) / $CLK_TCK)")" >>"$RESULTS"
+                    printf '#   round %s P%-2s %-4s %-6s %10s req/s\n' "$round" "$p" "$t" "$srv" "$rps" >&2
+                done
+            done
+        done
+    done
+}
+
+print_table() { # section title
+    echo
+    echo "## $2"
+    echo
+    python3 - "$RESULTS" "$1" <<'EOF'
+import csv, statistics, sys
+path, section = sys.argv[1], sys.argv[2]
+rows = [r for r in csv.reader(open(path)) if r and r[0] == section]
+keys = []
+data = {}
+for sec, p, t, srv, rnd, n, rps, cpu in rows:
+    k = (int(p), t)
+    if k not in keys:
+        keys.append(k)
+    d = data.setdefault(k, {}).setdefault(srv, {"rps": [], "cpu": []})
+    d["rps"].append(float(rps))
+    # CPU seconds per million requests (MSET counts one request per MSET command).
+    d["cpu"].append(float(cpu) / int(n) * 1e6)
+print("| pipeline | test | redis req/s (median) | corekv req/s (median) | ratio | redis CPU s/1M | corekv CPU s/1M |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for p, t in sorted(keys, key=lambda k: k[0]):  # stable: set, get, incr, mset
+    r, c = data[(p, t)]["redis"], data[(p, t)]["corekv"]
+    rr, cr = statistics.median(r["rps"]), statistics.median(c["rps"])
+    rc, cc = statistics.median(r["cpu"]), statistics.median(c["cpu"])
+    name = "mset (10 keys)" if t == "mset" else t
+    print(f"| {p} | {name} | {rr:,.0f} | {cr:,.0f} | {cr / rr:.2f} | {rc:.2f} | {cc:.2f} |")
+EOF
+    echo
+}
+
+# --- Section 1: single core. Servers pinned to core 0, client pinned to core 1.
+RPORT=$(free_port)
+REDIS_CMD=(redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no)
+echo "# section 1 redis:  taskset -c 0 $(printf '%q ' "${REDIS_CMD[@]}")"
+start_server redis1 0 "$RPORT" "${REDIS_CMD[@]}"
+REDIS_PID=$SERVER_PID
+KPORT=$(free_port)
+COREKV_CMD=("$COREKV" --port "$KPORT" --shards 1 --bind 127.0.0.1)
+echo "# section 1 corekv: taskset -c 0 $(printf '%q ' "${COREKV_CMD[@]}")"
+start_server corekv1 0 "$KPORT" "${COREKV_CMD[@]}"
+COREKV_PID=$SERVER_PID
+run_section single 1 "$RPORT" "$REDIS_PID" "$KPORT" "$COREKV_PID"
+stop_server "$COREKV_PID"
+stop_server "$REDIS_PID"
+
+# --- Section 2: corekv with 2 shards vs redis, nothing pinned.
+RPORT=$(free_port)
+REDIS_CMD=(redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no)
+echo "# section 2 redis:  $(printf '%q ' "${REDIS_CMD[@]}")"
+start_server redis2 "" "$RPORT" "${REDIS_CMD[@]}"
+REDIS_PID=$SERVER_PID
+KPORT=$(free_port)
+COREKV_CMD=("$COREKV" --port "$KPORT" --shards 2 --bind 127.0.0.1)
+echo "# section 2 corekv: $(printf '%q ' "${COREKV_CMD[@]}")"
+start_server corekv2 "" "$KPORT" "${COREKV_CMD[@]}"
+COREKV_PID=$SERVER_PID
+run_section twoshard "" "$RPORT" "$REDIS_PID" "$KPORT" "$COREKV_PID"
+stop_server "$COREKV_PID"
+stop_server "$REDIS_PID"
+
+print_table single "Single core: servers pinned to core 0 (corekv --shards 1), redis-benchmark pinned to core 1 (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
+print_table twoshard "Two shards: corekv --shards 2 vs redis-server, nothing pinned - client and servers share the 2 cores (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
+echo "CPU s/1M = server utime+stime (/proc/PID/stat, all threads) during the redis-benchmark run, per million requests (an MSET of 10 keys is one request)."
+echo "Raw results (section,pipeline,test,server,round,n,rps,cpu_s):"
+sed 's/^/    /' "$RESULTS"
