@@ -94,40 +94,7 @@ impl std::error::Error for BitsError {}
 // Argument helpers
 // ---------------------------------------------------------------------------
 
-/// Redis's strict `string2ll`: optional '-', no '+', no spaces, no leading zeros,
-/// at most 20 bytes, must fit i64. Used because Redis rejects e.g. "01" and "+1".
-pub fn string2ll(s: &[u8]) -> Option<i64> {
-    // LONG_STR_SIZE is 21: longer inputs are rejected outright.
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if negative {
-        if v > (i64::MAX as u64) + 1 {
-            return None;
-        }
-        Some((v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+use crate::protocol::parse_i64 as string2ll;
 
 /// Parse a SETBIT/GETBIT/BITFIELD offset argument (must be `0..MAX_STRING_BITS`).
 /// With `hash_form_allowed` (BITFIELD) a `#N` offset means `N * bits`; like Redis the

@@ -1285,71 +1285,65 @@ fn write_info(r: &mut Reply, spec: &CommandSpec) {
 
 /// Redis 7 key specs (begin_search / find_keys) derived from the table's KeySpec.
 fn write_key_specs(r: &mut Reply, spec: &CommandSpec) {
-    let rw = if spec.has(flag::WRITE) { "RW" } else { "RO" };
-    match spec.keys {
-        KeySpec::None => r.array(0),
-        KeySpec::Range { first, last, step } => {
-            r.array(1);
-            r.map(3);
-            r.bulk(b"flags");
-            r.set(1);
-            r.simple(rw);
-            r.bulk(b"begin_search");
-            r.map(2);
-            r.bulk(b"type");
-            r.bulk(b"index");
-            r.bulk(b"spec");
-            r.map(1);
-            r.bulk(b"index");
-            r.int(first as i64);
-            r.bulk(b"find_keys");
-            r.map(2);
-            r.bulk(b"type");
-            r.bulk(b"range");
-            r.bulk(b"spec");
-            r.map(3);
-            r.bulk(b"lastkey");
-            r.int(if last < 0 {
-                last as i64
-            } else {
-                last as i64 - first as i64
-            });
-            r.bulk(b"keystep");
-            r.int(step as i64);
-            r.bulk(b"limit");
-            r.int(0);
+    /// `find_keys.spec` fields of a key spec.
+    type FindSpec = [(&'static [u8], i64); 3];
+    let (index, find_type, find_spec): (u8, &[u8], FindSpec) = match spec.keys {
+        KeySpec::None => {
+            r.array(0);
+            return;
         }
+        KeySpec::Range { first, last, step } => (
+            first,
+            b"range",
+            [
+                (
+                    b"lastkey",
+                    if last < 0 {
+                        last as i64
+                    } else {
+                        last as i64 - first as i64
+                    },
+                ),
+                (b"keystep", step as i64),
+                (b"limit", 0),
+            ],
+        ),
         KeySpec::NumKeys {
             numkeys,
             first,
             step,
-        } => {
-            r.array(1);
-            r.map(3);
-            r.bulk(b"flags");
-            r.set(1);
-            r.simple(rw);
-            r.bulk(b"begin_search");
-            r.map(2);
-            r.bulk(b"type");
-            r.bulk(b"index");
-            r.bulk(b"spec");
-            r.map(1);
-            r.bulk(b"index");
-            r.int(numkeys as i64);
-            r.bulk(b"find_keys");
-            r.map(2);
-            r.bulk(b"type");
-            r.bulk(b"keynum");
-            r.bulk(b"spec");
-            r.map(3);
-            r.bulk(b"keynumidx");
-            r.int(0);
-            r.bulk(b"firstkey");
-            r.int(first as i64);
-            r.bulk(b"keystep");
-            r.int(step as i64);
-        }
+        } => (
+            numkeys,
+            b"keynum",
+            [
+                (b"keynumidx", 0),
+                (b"firstkey", first as i64),
+                (b"keystep", step as i64),
+            ],
+        ),
+    };
+    r.array(1);
+    r.map(3);
+    r.bulk(b"flags");
+    r.set(1);
+    r.simple(if spec.has(flag::WRITE) { "RW" } else { "RO" });
+    r.bulk(b"begin_search");
+    r.map(2);
+    r.bulk(b"type");
+    r.bulk(b"index");
+    r.bulk(b"spec");
+    r.map(1);
+    r.bulk(b"index");
+    r.int(index as i64);
+    r.bulk(b"find_keys");
+    r.map(2);
+    r.bulk(b"type");
+    r.bulk(find_type);
+    r.bulk(b"spec");
+    r.map(find_spec.len());
+    for (name, v) in find_spec {
+        r.bulk(name);
+        r.int(v);
     }
 }
 

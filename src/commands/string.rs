@@ -449,6 +449,21 @@ enum ExpUnit {
     PxAt,
 }
 
+impl ExpUnit {
+    /// The SET/GETEX option naming this unit, if `opt` is one.
+    fn parse(opt: &[u8]) -> Option<ExpUnit> {
+        [
+            ("EX", ExpUnit::Ex),
+            ("PX", ExpUnit::Px),
+            ("EXAT", ExpUnit::ExAt),
+            ("PXAT", ExpUnit::PxAt),
+        ]
+        .into_iter()
+        .find(|(name, _)| eq_ic(opt, name))
+        .map(|(_, u)| u)
+    }
+}
+
 /// Redis's `getExpireMillisecondsOrReply`: validates and converts to absolute ms.
 fn expire_at(arg: &[u8], unit: ExpUnit, now: u64, cmd: &str) -> Result<u64, CmdError> {
     let v = parse_i64(arg).ok_or(CmdError::NotInteger)?;
@@ -474,17 +489,7 @@ fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let mut expire: Option<(ExpUnit, &Bytes)> = None;
     while let Some(opt) = a.peek() {
         a.next()?;
-        let unit = if eq_ic(opt, "EX") {
-            Some(ExpUnit::Ex)
-        } else if eq_ic(opt, "PX") {
-            Some(ExpUnit::Px)
-        } else if eq_ic(opt, "EXAT") {
-            Some(ExpUnit::ExAt)
-        } else if eq_ic(opt, "PXAT") {
-            Some(ExpUnit::PxAt)
-        } else {
-            None
-        };
+        let unit = ExpUnit::parse(opt);
         if let Some(unit) = unit {
             // Redis lets an option repeat (the last wins) but not mix with others.
             if keepttl || expire.is_some_and(|(u, _)| u != unit) || a.is_empty() {
@@ -604,17 +609,7 @@ fn getex(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let mut persist = false;
     while let Some(opt) = a.peek() {
         a.next()?;
-        let unit = if eq_ic(opt, "EX") {
-            Some(ExpUnit::Ex)
-        } else if eq_ic(opt, "PX") {
-            Some(ExpUnit::Px)
-        } else if eq_ic(opt, "EXAT") {
-            Some(ExpUnit::ExAt)
-        } else if eq_ic(opt, "PXAT") {
-            Some(ExpUnit::PxAt)
-        } else {
-            None
-        };
+        let unit = ExpUnit::parse(opt);
         if let Some(unit) = unit {
             if persist || expire.is_some_and(|(u, _)| u != unit) || a.is_empty() {
                 return Err(CmdError::Syntax);
