@@ -27,6 +27,13 @@ impl ProtocolError {
 }
 
 /// Strict `string2ll` as Redis: optional '-', no '+', no leading zeros, no spaces.
+///
+/// ```
+/// use corekv::protocol::parse_i64;
+/// assert_eq!(parse_i64(b"-42"), Some(-42));
+/// assert_eq!(parse_i64(b"+1"), None);
+/// assert_eq!(parse_i64(b"007"), None);
+/// ```
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s {
         [] => return None,

@@ -44,6 +44,14 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
+/// The Redis Cluster hash slot of a key (what `CLUSTER KEYSLOT` answers).
+///
+/// ```
+/// use corekv::shard::slot::key_slot;
+/// assert_eq!(key_slot(b"foo"), 12182);
+/// // Keys sharing a {hash tag} share a slot, hence a shard.
+/// assert_eq!(key_slot(b"{user:1}:name"), key_slot(b"{user:1}:email"));
+/// ```
 #[inline]
 pub fn key_slot(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) & (SLOTS - 1)
