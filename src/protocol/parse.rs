@@ -465,4 +465,65 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(left, 19);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn encode(cmds: &[Vec<Vec<u8>>]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for args in cmds {
+                out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+                for a in args {
+                    out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                    out.extend_from_slice(a);
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            out
+        }
+
+        proptest! {
+            /// Any pipeline of well-formed requests, cut into any chunks, parses back
+            /// to exactly the arguments that were sent, with nothing left over.
+            #[test]
+            fn chunked_pipelines_round_trip(
+                cmds in prop::collection::vec(
+                    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..6),
+                    1..12,
+                ),
+                cuts in prop::collection::vec(1usize..64, 1..40),
+            ) {
+                let input = encode(&cmds);
+                let mut parser = Parser::default();
+                let mut buf = BytesMut::new();
+                let mut out = Vec::new();
+                let mut pos = 0;
+                for c in cuts.iter().cycle() {
+                    if pos >= input.len() {
+                        break;
+                    }
+                    let end = (pos + c).min(input.len());
+                    buf.extend_from_slice(&input[pos..end]);
+                    pos = end;
+                    parser.parse(&mut buf, &mut out).unwrap();
+                }
+                prop_assert!(buf.is_empty());
+                let got: Vec<Vec<Vec<u8>>> = out
+                    .iter()
+                    .map(|c| c.iter().map(|a| a.to_vec()).collect())
+                    .collect();
+                prop_assert_eq!(got, cmds);
+            }
+
+            /// Arbitrary bytes never panic, and never consume more than was given.
+            #[test]
+            fn garbage_never_panics(input in prop::collection::vec(any::<u8>(), 0..300)) {
+                let mut buf = BytesMut::from(&input[..]);
+                let mut out = Vec::new();
+                let _ = Parser::default().parse(&mut buf, &mut out);
+                prop_assert!(buf.len() <= input.len());
+            }
+        }
+    }
 }
