@@ -889,7 +889,7 @@ fn shard_totals(sh: &Shard) -> ShardTotals {
             .dbs
             .iter()
             .enumerate()
-            .map(|(i, d)| (i, d.len(), d.volatile))
+            .map(|(i, d)| (i, d.len(), d.volatile_len()))
             .collect(),
         commands: s.commands.get(),
         connections: s.connections.get(),

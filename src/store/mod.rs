@@ -33,8 +33,11 @@ impl Value {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 means none.
+    /// Absolute expiry in unix milliseconds; 0 means none. Change it only through
+    /// `Db` (`set_expire`, `set_entry`...), which keeps the volatile index right.
     pub expire_at: u64,
+    /// Where this key sits in its db's volatile index (`NOT_VOLATILE` if absent).
+    vol: u32,
     /// Last access, in seconds since the shard started (for OBJECT IDLETIME).
     pub access: u32,
     /// Set when a string was modified in place (APPEND, SETRANGE, ...): Redis then
@@ -64,6 +67,7 @@ impl Entry {
         Entry {
             value,
             expire_at: 0,
+            vol: NOT_VOLATILE,
             access: clock(),
             raw: false,
         }
@@ -92,12 +96,16 @@ impl Entry {
     }
 }
 
+const NOT_VOLATILE: u32 = u32::MAX;
+
 /// One database of one shard.
 #[derive(Default)]
 pub struct Db {
     pub dict: Dict<Entry>,
-    /// Number of keys with an expiry (INFO keyspace `expires=`).
-    pub volatile: usize,
+    /// Slot positions of the keys that have an expiry, so active expiry samples only
+    /// those (as Redis samples its `expires` dict) whatever the share of persistent
+    /// keys. Positions never move in a `Dict`, so they stay valid until removal.
+    volatile_keys: Vec<u32>,
 }
 
 impl Db {
@@ -122,26 +130,67 @@ impl Db {
         Some(e)
     }
 
-    /// Replaces the entry at a position found by [`find`](Self::find).
-    pub fn replace_at(&mut self, pos: u32, entry: Entry) {
-        let new_volatile = entry.expire_at != 0;
-        if let Some((_, e)) = self.dict.at_mut(pos) {
-            if e.expire_at != 0 {
-                self.volatile -= 1;
-            }
-            *e = entry;
-            if new_volatile {
-                self.volatile += 1;
-            }
+    /// Number of keys with an expiry (INFO keyspace `expires=`).
+    pub fn volatile_len(&self) -> usize {
+        self.volatile_keys.len()
+    }
+
+    /// Drops index entry `idx`, re-pointing the entry that takes its place.
+    fn untrack(&mut self, idx: u32) {
+        let idx = idx as usize;
+        if idx >= self.volatile_keys.len() {
+            return;
         }
+        self.volatile_keys.swap_remove(idx);
+        if let Some(&moved) = self.volatile_keys.get(idx)
+            && let Some((_, e)) = self.dict.at_mut(moved)
+        {
+            e.vol = idx as u32;
+        }
+    }
+
+    /// Brings the index in line with the entry at `pos` after its expiry changed.
+    fn sync(&mut self, pos: u32) {
+        let Some((_, e)) = self.dict.at_mut(pos) else {
+            return;
+        };
+        match (e.expire_at != 0, e.vol != NOT_VOLATILE) {
+            (true, false) => {
+                e.vol = self.volatile_keys.len() as u32;
+                self.volatile_keys.push(pos);
+            }
+            (false, true) => {
+                let idx = e.vol;
+                e.vol = NOT_VOLATILE;
+                self.untrack(idx);
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes a removed entry out of the index and clears its stale index slot.
+    fn forget(&mut self, mut e: Entry) -> Entry {
+        if e.vol != NOT_VOLATILE {
+            self.untrack(e.vol);
+            e.vol = NOT_VOLATILE;
+        }
+        e
+    }
+
+    /// Replaces the entry at a position found by [`find`](Self::find).
+    pub fn replace_at(&mut self, pos: u32, mut entry: Entry) {
+        entry.vol = NOT_VOLATILE;
+        let Some((_, e)) = self.dict.at_mut(pos) else {
+            return;
+        };
+        let old = std::mem::replace(e, entry);
+        self.forget(old);
+        self.sync(pos);
     }
 
     fn remove_at(&mut self, pos: u32) -> Option<Entry> {
         let (_, e) = self.dict.remove_at(pos)?;
-        if e.expire_at != 0 {
-            self.volatile -= 1;
-        }
-        Some(e)
+        Some(self.forget(e))
     }
 
     /// Read-only lookup that treats expired keys as missing without deleting them.
@@ -160,40 +209,32 @@ impl Db {
     }
 
     /// Stores a whole entry (value + expiry), replacing any previous one.
-    pub fn set_entry(&mut self, key: &[u8], entry: Entry) {
-        let new_volatile = entry.expire_at != 0;
-        if let Some(old) = self.dict.insert(key, entry)
-            && old.expire_at != 0
-        {
-            self.volatile -= 1;
+    pub fn set_entry(&mut self, key: &[u8], mut entry: Entry) {
+        entry.vol = NOT_VOLATILE;
+        let volatile = entry.expire_at != 0;
+        if let Some(old) = self.dict.insert(key, entry) {
+            self.forget(old);
         }
-        if new_volatile {
-            self.volatile += 1;
+        if volatile && let Some(pos) = self.dict.position(key) {
+            self.sync(pos);
         }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (_, e) = self.dict.remove(key)?;
-        if e.expire_at != 0 {
-            self.volatile -= 1;
-        }
-        Some(e)
+        Some(self.forget(e))
     }
 
     /// Sets or clears (0) the expiry of an existing key; returns false if missing.
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
-        match self.dict.get_mut(key) {
-            None => false,
-            Some(e) => {
-                match (e.expire_at != 0, at != 0) {
-                    (false, true) => self.volatile += 1,
-                    (true, false) => self.volatile -= 1,
-                    _ => {}
-                }
-                e.expire_at = at;
-                true
-            }
+        let Some(pos) = self.dict.position(key) else {
+            return false;
+        };
+        if let Some((_, e)) = self.dict.at_mut(pos) {
+            e.expire_at = at;
         }
+        self.sync(pos);
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -206,12 +247,12 @@ impl Db {
 
     pub fn clear(&mut self) {
         self.dict.clear();
-        self.volatile = 0;
+        self.volatile_keys = Vec::new();
     }
 
-    /// One round of Redis-style active expiry: sample up to `samples` keys at random,
-    /// delete the expired ones; returns (sampled, expired) so the caller can repeat
-    /// while more than a quarter of the samples had expired.
+    /// One round of Redis-style active expiry: sample up to `samples` keys that have
+    /// an expiry, delete the expired ones; returns (sampled, expired) so the caller
+    /// can repeat while more than a quarter of the samples had expired.
     pub fn expire_cycle(
         &mut self,
         now: u64,
@@ -219,32 +260,40 @@ impl Db {
         rand: &mut impl FnMut() -> u64,
         skip: &dyn Fn(&[u8]) -> bool,
     ) -> (usize, usize) {
-        if self.volatile == 0 {
+        let n = self.volatile_keys.len();
+        if n == 0 {
             return (0, 0);
         }
-        let mut sampled = 0;
         let mut victims: Vec<u32> = Vec::new();
-        for _ in 0..samples {
-            let Some((pos, key, e)) = self.dict.random(rand) else {
-                break;
-            };
-            sampled += 1;
-            if e.is_expired(now) && !skip(key) {
+        let sampled = samples.min(n);
+        for _ in 0..sampled {
+            let pos = self.volatile_keys[(rand() % n as u64) as usize];
+            if let Some((key, e)) = self.dict.at(pos)
+                && e.is_expired(now)
+                && !skip(key)
+            {
                 victims.push(pos);
             }
         }
         victims.sort_unstable();
         victims.dedup();
-        let mut expired = 0;
+        let expired = victims.len();
         for pos in victims {
-            if let Some((_, e)) = self.dict.remove_at(pos) {
-                if e.expire_at != 0 {
-                    self.volatile -= 1;
-                }
-                expired += 1;
-            }
+            self.remove_at(pos);
         }
         (sampled, expired)
+    }
+
+    /// Checks the volatile index against the dict (tests).
+    #[cfg(test)]
+    fn check_index(&self) {
+        let with_ttl = self.dict.iter().filter(|(_, e)| e.expire_at != 0).count();
+        assert_eq!(with_ttl, self.volatile_keys.len());
+        for (i, &pos) in self.volatile_keys.iter().enumerate() {
+            let (_, e) = self.dict.at(pos).expect("indexed slot is occupied");
+            assert_eq!(e.vol as usize, i);
+            assert_ne!(e.expire_at, 0);
+        }
     }
 }
 
@@ -274,4 +323,64 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever sets, expiries, removals and expiry cycles happen, the volatile
+        /// index lists exactly the keys with an expiry.
+        #[test]
+        fn volatile_index_stays_exact(ops in prop::collection::vec((0u8..6, 0u8..24, 0u64..3), 1..300)) {
+            let mut db = Db::default();
+            let mut seed = 7u64;
+            for (op, k, t) in ops {
+                let key = [b'k', k];
+                let at = if t == 0 { 0 } else { 1000 * t };
+                match op {
+                    0 => db.set(&key, Value::Str(vec![k])),
+                    1 => {
+                        let mut e = Entry::new(Value::Str(vec![k]));
+                        e.expire_at = at;
+                        db.set_entry(&key, e);
+                    }
+                    2 => { db.set_expire(&key, at); }
+                    3 => { db.remove(&key); }
+                    4 => { db.find(&key, 1500); }
+                    _ => {
+                        db.expire_cycle(1500, 5, &mut || { seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1); seed >> 33 }, &|_| false);
+                    }
+                }
+                db.check_index();
+            }
+        }
+    }
+
+    #[test]
+    fn active_expiry_finds_few_volatile_keys_among_many() {
+        let mut db = Db::default();
+        for i in 0..10_000u32 {
+            db.set(format!("p{i}").as_bytes(), Value::Str(vec![1]));
+        }
+        for i in 0..10u32 {
+            let mut e = Entry::new(Value::Str(vec![1]));
+            e.expire_at = 1;
+            db.set_entry(format!("v{i}").as_bytes(), e);
+        }
+        let mut x = 1u64;
+        let mut rand = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20 {
+            db.expire_cycle(10, 20, &mut rand, &|_| false);
+        }
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.len(), 10_000);
+    }
 }
