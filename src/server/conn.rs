@@ -239,8 +239,7 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
         }
         // Let the shard's other connections run before reading again: by then
         // this client's next request has usually arrived and `try_recv` gets it
-        // without a readiness round trip through io_uring (whose completions
-        // interrupt the core with an IPI each).
+        // without a readiness round trip through io_uring.
         yield_now().await;
     }
 }
