@@ -28,26 +28,10 @@ const MAX_ITERS: u64 = 5_000_000;
 /// A reply slower than this is treated as a hang (deadlock), failing the test.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// CRC16-XMODEM, as Redis Cluster (and corekv) hash keys.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// Owner shard of a key without `{hash tag}`: contiguous slot ranges.
+/// Owner shard of a key, by the server's own rule (`corekv::shard::slot`, whose
+/// unit tests pin it to Redis Cluster's CLUSTER KEYSLOT values).
 fn shard_of(key: &str) -> usize {
-    assert!(!key.contains('{'), "test keys carry no hash tags: {key}");
-    usize::from(crc16(key.as_bytes()) & 16383) * SHARDS / 16384
+    corekv::shard::slot::shard_of(key.as_bytes(), SHARDS)
 }
 
 /// Asserts that `keys` span at least two shards, so the commands under test

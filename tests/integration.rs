@@ -21,28 +21,10 @@ use support::{RawConn, escape, split_aggregate};
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// CRC16-XMODEM, as Redis Cluster (and corekv) hash keys.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// The shard that owns `key` (no `{hash tag}` in test keys): slots are split
-/// into contiguous ranges, `shard = slot * nshards / 16384`.
+/// The shard that owns `key`, by the server's own rule (`corekv::shard::slot`,
+/// whose unit tests pin it to Redis Cluster's CLUSTER KEYSLOT values).
 fn shard_of(key: &str, nshards: usize) -> usize {
-    assert!(!key.contains('{'), "test keys carry no hash tags: {key}");
-    let slot = usize::from(crc16(key.as_bytes()) & 16383);
-    slot * nshards / 16384
+    corekv::shard::slot::shard_of(key.as_bytes(), nshards)
 }
 
 /// `nshards` keys `<prefix><i>`, one owned by each shard.
