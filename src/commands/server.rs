@@ -692,6 +692,9 @@ struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     skip_me: Option<u64>,
+    /// TYPE/USER filters that no client can match (every client is a normal
+    /// client of the default user).
+    none: bool,
     old_style: bool,
 }
 
@@ -729,8 +732,18 @@ conn_fn!(client_kill, |c, argv| {
                 } else {
                     return Err(CmdError::Syntax);
                 }
-            } else if eq_ic(&opt, "TYPE") || eq_ic(&opt, "USER") || eq_ic(&opt, "MAXAGE") {
-                // Every client is a normal client of the default user.
+            } else if eq_ic(&opt, "TYPE") {
+                if !["normal", "master", "slave", "replica", "pubsub"]
+                    .iter()
+                    .any(|t| eq_ic(&val, t))
+                {
+                    return Err(CmdError::Msg(format!("ERR Unknown client type '{v}'")));
+                }
+                f.none |= !eq_ic(&val, "normal");
+            } else if eq_ic(&opt, "USER") {
+                if &val[..] != b"default" {
+                    return Err(CmdError::Msg(format!("ERR No such user '{v}'")));
+                }
             } else {
                 return Err(CmdError::Syntax);
             }
@@ -741,7 +754,8 @@ conn_fn!(client_kill, |c, argv| {
         let mut n = 0;
         for ci in sh.clients.borrow().values() {
             let f = &filter;
-            let matches = f.id.is_none_or(|id| id == ci.id)
+            let matches = !f.none
+                && f.id.is_none_or(|id| id == ci.id)
                 && f.addr.as_ref().is_none_or(|a| *a == ci.addr)
                 && f.laddr.as_ref().is_none_or(|a| *a == ci.laddr)
                 && f.skip_me != Some(ci.id);
