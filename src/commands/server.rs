@@ -891,6 +891,7 @@ struct ShardTotals {
     clients: usize,
     remote_batches: u64,
     txs: u64,
+    ops_per_sec: u64,
     locks: (usize, usize),
 }
 
@@ -916,6 +917,7 @@ fn shard_totals(sh: &Shard) -> ShardTotals {
         clients: sh.clients.borrow().len(),
         remote_batches: s.remote_batches.get(),
         txs: s.txs.get(),
+        ops_per_sec: s.ops_per_sec(),
         locks: sh.lock_stats(),
     }
 }
@@ -1035,9 +1037,10 @@ conn_fn!(info, |c, argv| {
             "stats" => {
                 let _ = write!(
                     out,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_cross_shard_batches:{}\r\ntotal_multi_shard_transactions:{}\r\n\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_cross_shard_batches:{}\r\ntotal_multi_shard_transactions:{}\r\n\r\n",
                     sum(|t| t.connections),
                     sum(|t| t.commands),
+                    sum(|t| t.ops_per_sec),
                     sum(|t| t.net_in),
                     sum(|t| t.net_out),
                     sum(|t| t.rejected),

@@ -250,6 +250,7 @@ async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd:
         let hz = globals.config().get_u64("hz").clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
         crate::commands::keyspace::active_expire(&shard);
+        shard.stats.sample_ops();
     }
     acceptor.cancel();
     // Give connection tasks a moment to finish the reply they are writing.

@@ -140,11 +140,37 @@ pub struct Stats {
     pub net_out: Cell<u64>,
     pub remote_batches: Cell<u64>,
     pub txs: Cell<u64>,
+    /// Recent commands-per-second samples (INFO instantaneous_ops_per_sec), as
+    /// Redis keeps 16 samples taken every 100 ms.
+    ops_samples: Cell<[u64; 16]>,
+    ops_next: Cell<usize>,
+    ops_last: Cell<(u64, Option<Instant>)>,
 }
 
 impl Stats {
     pub fn add(c: &Cell<u64>, n: u64) {
         c.set(c.get().wrapping_add(n));
+    }
+
+    /// Records the command rate since the previous call (called each `hz` tick).
+    pub fn sample_ops(&self) {
+        let now = Instant::now();
+        let total = self.commands.get();
+        let (last_total, last_at) = self.ops_last.get();
+        self.ops_last.set((total, Some(now)));
+        let Some(last_at) = last_at else { return };
+        let ms = now.duration_since(last_at).as_millis().max(1) as u64;
+        let mut samples = self.ops_samples.get();
+        let i = self.ops_next.get();
+        samples[i] = total.wrapping_sub(last_total) * 1000 / ms;
+        self.ops_samples.set(samples);
+        self.ops_next.set((i + 1) % samples.len());
+    }
+
+    /// The mean of the recent samples.
+    pub fn ops_per_sec(&self) -> u64 {
+        let s = self.ops_samples.get();
+        s.iter().sum::<u64>() / s.len() as u64
     }
 }
 
