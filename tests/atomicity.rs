@@ -382,3 +382,61 @@ fn pick_distinct_shard_keys(prefix: &str, n: usize) -> Vec<String> {
     }
     panic!("no {n} keys with prefix {prefix} on distinct shards");
 }
+
+/// Transfers between two accounts on different shards, each a `MULTI; DECRBY
+/// from n; INCRBY to n; EXEC` from several clients: every `MGET` of both, and every
+/// read inside its own transaction, sees the total unchanged.
+#[test]
+fn multi_exec_transfers_keep_the_total() {
+    let server = support::start_corekv(SHARDS);
+    let keys = pick_distinct_shard_keys("acct", 2);
+    let (a, b) = (keys[0].clone(), keys[1].clone());
+    let mut con = client(server.port);
+    let _: () = q(&mut con, &["MSET", &a, "1000", &b, "1000"]);
+    let mut race = Race::new(server.port, RACE);
+    for w in 0..3u64 {
+        let (a, b) = (a.clone(), b.clone());
+        race.spawn(&format!("mover{w}"), move |con, n| {
+            let amount = (n % 7 + 1).to_string();
+            let (from, to) = if (n + w) % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let r: Vec<i64> = redis::pipe()
+                .atomic()
+                .cmd("DECRBY")
+                .arg(from)
+                .arg(&amount)
+                .cmd("INCRBY")
+                .arg(to)
+                .arg(&amount)
+                .query(con)
+                .expect("EXEC");
+            assert_eq!(r.len(), 2, "EXEC returns both replies");
+        });
+    }
+    for r in 0..2 {
+        let (a, b) = (a.clone(), b.clone());
+        race.spawn(&format!("reader{r}"), move |con, n| {
+            let sum: i64 = if n % 2 == 0 {
+                mget(con, &[&a, &b])
+                    .iter()
+                    .map(|v| {
+                        v.as_deref()
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .unwrap_or(0)
+                    })
+                    .sum()
+            } else {
+                let (x, y): (i64, i64) = redis::pipe()
+                    .atomic()
+                    .cmd("GET")
+                    .arg(&a)
+                    .cmd("GET")
+                    .arg(&b)
+                    .query(con)
+                    .expect("EXEC");
+                x + y
+            };
+            assert_eq!(sum, 2000, "a transfer was observed half done");
+        });
+    }
+    race.finish("multi/exec transfers");
+}

@@ -811,7 +811,7 @@ async fn sum_across(
     op: fn(&mut Db, &[Bytes]) -> i64,
 ) -> CmdResult {
     let groups = keys_by_shard(c, argv, 1..argv.len());
-    let tx = Tx::lock(&c.shard, lock_parts(c.db, argv, &groups, exclusive)).await;
+    let tx = Tx::begin(c, lock_parts(c.db, argv, &groups, exclusive)).await;
     let db = c.db as usize;
     let results = tx
         .finish_each(|s| {
@@ -873,7 +873,7 @@ async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResu
             )]),
         ),
     ];
-    let tx = Tx::lock(&c.shard, parts).await;
+    let tx = Tx::begin(c, parts).await;
     let looked = tx
         .run_each(|s| {
             let (src, dst) = (src.clone(), dst.clone());
@@ -1148,7 +1148,7 @@ fn parse_flush_mode(argv: &[Bytes]) -> CmdResult {
 /// commands (FLUSHALL, FLUSHDB, SWAPDB) are atomic across shards.
 pub async fn with_all_locked(c: &Client, f: impl Fn(&Shard) + Clone + Send + 'static) {
     let parts = (0..c.shard.nshards).map(|s| (s, LockSet::Global)).collect();
-    let tx = Tx::lock(&c.shard, parts).await;
+    let tx = Tx::begin(c, parts).await;
     tx.finish_each(|_| {
         let f = f.clone();
         move |sh: &Shard| f(sh)

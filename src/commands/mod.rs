@@ -10,6 +10,7 @@ pub mod keyspace;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod transaction;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::LocalBoxFuture;
@@ -23,7 +24,12 @@ use crate::shard::{Shard, Stats};
 use crate::store::{Db, Store};
 
 /// Every family's commands; the table is built from this list.
-pub const FAMILIES: &[&[CommandSpec]] = &[string::COMMANDS, keyspace::COMMANDS, server::COMMANDS];
+pub const FAMILIES: &[&[CommandSpec]] = &[
+    string::COMMANDS,
+    keyspace::COMMANDS,
+    server::COMMANDS,
+    transaction::COMMANDS,
+];
 
 pub type ShardFn = fn(&mut Exec, &mut Args) -> CmdResult;
 pub type ConnFn = for<'a> fn(&'a mut Client, &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult>;

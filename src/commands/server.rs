@@ -450,6 +450,8 @@ conn_fn!(quit, |c, _argv| {
 });
 
 conn_fn!(reset, |c, _argv| {
+    c.multi = None;
+    c.multi_dirty = false;
     c.db = 0;
     c.info.db.set(0);
     c.proto = Proto::Resp2;

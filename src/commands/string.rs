@@ -1254,7 +1254,7 @@ async fn read_across(
     positions: Vec<usize>,
 ) -> Vec<Result<Option<Vec<u8>>, CmdError>> {
     let groups = keys_by_shard(c, argv, positions.iter().copied());
-    let tx = Tx::lock(&c.shard, lock_parts(c.db, argv, &groups, false)).await;
+    let tx = Tx::begin(c, lock_parts(c.db, argv, &groups, false)).await;
     let db = c.db;
     let results = tx
         .finish_each(|s| {
@@ -1301,7 +1301,7 @@ async fn mset_across(c: &mut Client, argv: &[Bytes], nx: bool) -> CmdResult {
         return Err(CmdError::Msg(super::arity_error(name)));
     }
     let groups = keys_by_shard(c, argv, (1..argv.len()).step_by(2));
-    let tx = Tx::lock(&c.shard, lock_parts(c.db, argv, &groups, true)).await;
+    let tx = Tx::begin(c, lock_parts(c.db, argv, &groups, true)).await;
     let db = c.db;
     let pairs_of = |s: usize| -> Vec<(Bytes, Bytes)> {
         groups
@@ -1386,7 +1386,7 @@ fn bitop_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, C
                 groups.push((dest_shard, vec![]));
             }
         }
-        let tx = Tx::lock(&c.shard, parts).await;
+        let tx = Tx::begin(c, parts).await;
         let db = c.db;
         let values = tx
             .run_each(|s| {

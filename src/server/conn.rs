@@ -32,6 +32,12 @@ pub struct Client {
     pub out: BytesMut,
     /// Close after the pending replies are written (QUIT, a protocol error).
     pub quit: bool,
+    /// Commands queued since MULTI (None outside a transaction).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command was refused while queueing: EXEC must abort.
+    pub multi_dirty: bool,
+    /// The transaction id EXEC holds while it runs the queued commands.
+    pub exec_tx: Option<u64>,
 }
 
 impl Client {
@@ -131,6 +137,9 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         authed,
         out: BytesMut::with_capacity(16 * 1024),
         quit: false,
+        multi: None,
+        multi_dirty: false,
+        exec_tx: None,
     };
     if let Err(e) = client_loop(&mut client, &mut stream).await {
         debug!("client {id}: {e}");
@@ -252,6 +261,10 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
             break;
         }
         Stats::add(&c.shard.stats.commands, 1);
+        if c.multi.is_some() && !controls_transaction(&argv[0]) {
+            queue(c, argv);
+            continue;
+        }
         match route(c, &argv) {
             Route::Done(err) => {
                 if pending.is_empty() {
@@ -290,6 +303,82 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
         }
     }
     flush(c, &mut pending).await;
+}
+
+/// Commands that act at once even between MULTI and EXEC.
+fn controls_transaction(name: &[u8]) -> bool {
+    ["exec", "discard", "multi", "quit", "reset"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// Queues a command for EXEC after the checks Redis makes when queueing (unknown
+/// command, arity, auth, not allowed in MULTI); a refused command dooms the EXEC.
+fn queue(c: &mut Client, argv: Vec<Bytes>) {
+    let spec = match route(c, &argv) {
+        Route::Done(err) => {
+            c.multi_dirty = true;
+            c.out.extend_from_slice(&err);
+            return;
+        }
+        Route::Shard(_, spec) | Route::Conn(spec) | Route::Cross(spec) => spec,
+    };
+    if spec.has(flag::NO_MULTI) {
+        c.multi_dirty = true;
+        c.reply()
+            .error("ERR Command not allowed inside a transaction");
+        return;
+    }
+    if let Some(q) = c.multi.as_mut() {
+        q.push(argv);
+    }
+    c.reply().simple("QUEUED");
+}
+
+/// Runs EXEC's queued commands as one transaction: every shard is locked for its
+/// whole duration, so no other client observes any state between two of them
+/// (Redis's guarantee; locking only the declared keys is a later refinement).
+/// Each command then runs as it would alone, its cross-shard steps reusing the
+/// held locks (`Tx::begin`).
+pub async fn run_exec(c: &mut Client, queued: Vec<Vec<Bytes>>) {
+    let parts = (0..c.shard.nshards)
+        .map(|s| (s, crate::shard::locks::LockSet::Global))
+        .collect();
+    let tx = crate::shard::tx::Tx::lock(&c.shard, parts).await;
+    c.exec_tx = Some(tx.id);
+    c.reply().array(queued.len());
+    for argv in queued {
+        Stats::add(&c.shard.stats.commands, 1);
+        match route(c, &argv) {
+            Route::Done(err) => c.out.extend_from_slice(&err),
+            Route::Shard(s, spec) => {
+                let (db, proto) = (c.db, c.proto);
+                let out = tx
+                    .run(s, move |sh| {
+                        let mut b = BytesMut::new();
+                        crate::commands::run_shard_command(sh, spec, db, proto, &argv, &mut b);
+                        b.freeze()
+                    })
+                    .await;
+                match out {
+                    Some(b) => c.out.extend_from_slice(&b),
+                    None => c.reply().error("ERR shard unavailable"),
+                }
+            }
+            Route::Conn(spec) | Route::Cross(spec) => {
+                let f = match (spec.handler, spec.cross) {
+                    (Handler::Conn(f), _) => f,
+                    (_, Some(f)) => f,
+                    _ => unreachable_handler(),
+                };
+                if let Err(e) = f(c, &argv).await {
+                    c.error(&e);
+                }
+            }
+        }
+    }
+    c.exec_tx = None;
+    tx.release().await;
 }
 
 fn unreachable_handler() -> crate::commands::ConnFn {

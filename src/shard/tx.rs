@@ -27,9 +27,31 @@ pub struct Tx {
     pub id: u64,
     shards: Vec<usize>,
     released: bool,
+    /// Runs inside an enclosing transaction (a command inside EXEC) that already
+    /// holds every lock it needs: no locking, and no releasing, here.
+    nested: bool,
 }
 
 impl Tx {
+    /// Starts the transaction a client's command needs: a new one, or, inside EXEC,
+    /// a view of the transaction EXEC holds (locking again would wait on itself).
+    pub async fn begin(c: &crate::server::conn::Client, parts: Vec<(usize, LockSet)>) -> Tx {
+        match c.exec_tx {
+            Some(id) => Tx {
+                shard: c.shard.clone(),
+                id,
+                shards: {
+                    let mut v: Vec<usize> = parts.iter().map(|p| p.0).collect();
+                    v.sort_unstable();
+                    v
+                },
+                released: true,
+                nested: true,
+            },
+            None => Tx::lock(&c.shard, parts).await,
+        }
+    }
+
     /// Locks `parts` (shard, keys) for a new transaction and returns once all are held.
     pub async fn lock(shard: &Rc<Shard>, mut parts: Vec<(usize, LockSet)>) -> Tx {
         parts.sort_by_key(|p| p.0);
@@ -40,6 +62,7 @@ impl Tx {
             id,
             shards: parts.iter().map(|p| p.0).collect(),
             released: false,
+            nested: false,
         };
         let tries = futures::future::join_all(parts.iter().map(|(s, set)| {
             shard.call_as::<bool>(
@@ -136,7 +159,7 @@ impl Tx {
                 Req::TxCall {
                     tx: self.id,
                     work,
-                    release,
+                    release: release && !self.nested,
                 },
             )
             .await
@@ -149,6 +172,9 @@ impl Tx {
 
     /// Drops the locks on every shard.
     pub async fn release(mut self) {
+        if self.nested {
+            return;
+        }
         self.released = true;
         let id = self.id;
         futures::future::join_all(

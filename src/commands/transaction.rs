@@ -1,0 +1,87 @@
+//! Transactions: MULTI, EXEC, DISCARD. Queueing happens in the connection
+//! (`server::conn::queue`); EXEC runs the queue under one multi-shard transaction
+//! (`server::conn::run_exec`).
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+
+use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::{CmdError, CmdResult};
+use crate::cmd;
+use crate::server::conn::{Client, run_exec};
+
+const FLAGS: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST | flag::ALLOW_BUSY;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd!(
+        "multi",
+        1,
+        FLAGS,
+        KeySpec::None,
+        acl::FAST | acl::TRANSACTION,
+        "transactions",
+        "1.2.0",
+        "Starts a transaction.",
+        Handler::Conn(multi)
+    ),
+    cmd!(
+        "exec",
+        1,
+        flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::SKIP_SLOWLOG,
+        KeySpec::None,
+        acl::SLOW | acl::TRANSACTION,
+        "transactions",
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        Handler::Conn(exec)
+    ),
+    cmd!(
+        "discard",
+        1,
+        FLAGS,
+        KeySpec::None,
+        acl::FAST | acl::TRANSACTION,
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        Handler::Conn(discard)
+    ),
+];
+
+fn multi<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        if c.multi.is_some() {
+            return Err(CmdError::Static("ERR MULTI calls can not be nested"));
+        }
+        c.multi = Some(Vec::new());
+        c.multi_dirty = false;
+        c.reply().ok();
+        Ok(())
+    })
+}
+
+fn exec<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        let Some(queued) = c.multi.take() else {
+            return Err(CmdError::Static("ERR EXEC without MULTI"));
+        };
+        if std::mem::take(&mut c.multi_dirty) {
+            return Err(CmdError::Static(
+                "EXECABORT Transaction discarded because of previous errors.",
+            ));
+        }
+        run_exec(c, queued).await;
+        Ok(())
+    })
+}
+
+fn discard<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(async move {
+        if c.multi.take().is_none() {
+            return Err(CmdError::Static("ERR DISCARD without MULTI"));
+        }
+        c.multi_dirty = false;
+        c.reply().ok();
+        Ok(())
+    })
+}
