@@ -291,14 +291,7 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
             Route::Conn(spec) | Route::Cross(spec) => {
                 flush(c, &mut pending).await;
                 c.info.last_cmd.set(spec.name);
-                let f = match (spec.handler, spec.cross) {
-                    (Handler::Conn(f), _) => f,
-                    (_, Some(f)) => f,
-                    _ => unreachable_handler(),
-                };
-                if let Err(e) = f(c, &argv).await {
-                    c.error(&e);
-                }
+                run_with_client(c, spec, &argv).await;
             }
         }
     }
@@ -365,29 +358,26 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Vec<Bytes>>) {
                     None => c.reply().error("ERR shard unavailable"),
                 }
             }
-            Route::Conn(spec) | Route::Cross(spec) => {
-                let f = match (spec.handler, spec.cross) {
-                    (Handler::Conn(f), _) => f,
-                    (_, Some(f)) => f,
-                    _ => unreachable_handler(),
-                };
-                if let Err(e) = f(c, &argv).await {
-                    c.error(&e);
-                }
-            }
+            Route::Conn(spec) | Route::Cross(spec) => run_with_client(c, spec, &argv).await,
         }
     }
     c.exec_tx = None;
     tx.release().await;
 }
 
-fn unreachable_handler() -> crate::commands::ConnFn {
-    // Route::Cross is only produced for specs with a `cross` coordinator.
-    |c, _| {
-        Box::pin(async move {
+/// Runs a command that needs the client: its connection handler, or the
+/// coordinator of a command whose keys span shards.
+async fn run_with_client(c: &mut Client, spec: &'static CommandSpec, argv: &[Bytes]) {
+    let f = match (spec.handler, spec.cross) {
+        (Handler::Conn(f), _) | (_, Some(f)) => f,
+        // `route` only answers Cross for commands that have a coordinator.
+        _ => {
             c.reply().error("ERR internal routing error");
-            Ok(())
-        })
+            return;
+        }
+    };
+    if let Err(e) = f(c, argv).await {
+        c.error(&e);
     }
 }
 
