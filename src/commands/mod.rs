@@ -6,11 +6,19 @@
 
 pub mod args;
 pub mod bits;
+pub mod blocking;
+pub mod cross;
+pub mod hash;
+pub mod hll;
 pub mod keyspace;
+pub mod list;
 pub mod server;
+pub mod set;
+pub mod sort;
 pub mod string;
 pub mod table;
 pub mod transaction;
+pub mod zset;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::LocalBoxFuture;
@@ -29,6 +37,13 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     keyspace::COMMANDS,
     server::COMMANDS,
     transaction::COMMANDS,
+    list::COMMANDS,
+    blocking::COMMANDS,
+    hash::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    hll::COMMANDS,
+    sort::COMMANDS,
 ];
 
 pub type ShardFn = fn(&mut Exec, &mut Args) -> CmdResult;

@@ -1311,7 +1311,10 @@ fn write_key_specs(r: &mut Reply, spec: &CommandSpec) {
             r.array(0);
             return;
         }
-        KeySpec::Range { first, last, step } => (
+        KeySpec::Range { first, last, step }
+        | KeySpec::Fn {
+            first, last, step, ..
+        } => (
             first,
             b"range",
             [

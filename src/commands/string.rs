@@ -399,6 +399,7 @@ pub fn read_str<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a [
         None => Ok(None),
         Some(e) => match &e.value {
             Value::Str(s) => Ok(Some(s)),
+            _ => Err(CmdError::WrongType),
         },
     }
 }
@@ -412,14 +413,20 @@ fn write_str<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<(&'a mut Entry,
     match db.dict.get_mut(key) {
         Some(e) => match &e.value {
             Value::Str(_) => Ok((e, !exists)),
+            _ => Err(CmdError::WrongType),
         },
         None => Err(CmdError::NoSuchKey),
     }
 }
 
 fn str_mut(e: &mut Entry) -> &mut Vec<u8> {
+    // Callers got `e` from `write_str`, which only returns strings.
+    if !matches!(e.value, Value::Str(_)) {
+        e.value = Value::Str(Vec::new());
+    }
     match &mut e.value {
         Value::Str(s) => s,
+        _ => unreachable!("just made a string"),
     }
 }
 
@@ -520,6 +527,7 @@ fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
     if get {
         match old.map(|e| &e.value) {
             Some(Value::Str(s)) => ex.reply.bulk(s),
+            Some(_) => return Err(CmdError::WrongType),
             None => ex.reply.null(),
         }
     }
@@ -661,7 +669,7 @@ fn mget(ex: &mut Exec, a: &mut Args) -> CmdResult {
                 value: Value::Str(s),
                 ..
             }) => ex.reply.bulk(s),
-            None => ex.reply.null(),
+            _ => ex.reply.null(),
         }
     }
     Ok(())

@@ -93,8 +93,13 @@ pub mod acl {
     ];
 }
 
+/// Finds the key positions of a command whose keys no fixed rule describes
+/// (ZUNIONSTORE's destination plus numkeys sources, SORT's STORE). Returns false
+/// when the arguments cannot hold the keys (the command then reports the error).
+pub type KeyFinder = fn(&[Bytes], &mut dyn FnMut(usize)) -> bool;
+
 /// Where a command's keys are, in argument positions (0 = the command name).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum KeySpec {
     None,
     /// Keys at `first`, `first+step`, ... up to `last` (negative: from the end).
@@ -109,7 +114,46 @@ pub enum KeySpec {
         first: u8,
         step: u8,
     },
+    /// Keys found by `find`; `first/last/step` is what `COMMAND INFO` reports.
+    Fn {
+        first: u8,
+        last: i8,
+        step: u8,
+        find: KeyFinder,
+    },
 }
+
+impl KeySpec {
+    pub fn is_none(&self) -> bool {
+        matches!(self, KeySpec::None)
+    }
+}
+
+/// Keys of `CMD dest numkeys key...` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
+pub fn dest_numkeys_keys(argv: &[Bytes], f: &mut dyn FnMut(usize)) -> bool {
+    if argv.len() < 3 {
+        return false;
+    }
+    let Some(n) = crate::protocol::parse_i64(&argv[2]) else {
+        return false;
+    };
+    if n < 1 || (n as u64) > (argv.len() - 3) as u64 {
+        return false;
+    }
+    f(1);
+    for i in 0..n as usize {
+        f(3 + i);
+    }
+    true
+}
+
+/// ZUNIONSTORE-style key spec.
+pub const DEST_NUMKEYS: KeySpec = KeySpec::Fn {
+    first: 1,
+    last: 1,
+    step: 1,
+    find: dest_numkeys_keys,
+};
 
 /// How a command runs.
 #[derive(Clone, Copy)]
@@ -161,7 +205,10 @@ impl CommandSpec {
     pub fn legacy_range(&self) -> (i64, i64, i64) {
         match self.keys {
             KeySpec::None => (0, 0, 0),
-            KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
+            KeySpec::Range { first, last, step }
+            | KeySpec::Fn {
+                first, last, step, ..
+            } => (first as i64, last as i64, step as i64),
             // Redis reports numkeys commands as having no fixed range.
             KeySpec::NumKeys { .. } => (0, 0, 0),
         }
@@ -213,6 +260,7 @@ impl CommandSpec {
                 }
                 true
             }
+            KeySpec::Fn { find, .. } => find(argv, &mut f),
         }
     }
 }
@@ -316,7 +364,7 @@ mod tests {
             assert!(spec.arity != 0, "{name}");
             assert!(!spec.summary.is_empty(), "{name}");
             assert!(
-                spec.has(flag::WRITE) || spec.has(flag::READONLY) || spec.keys == KeySpec::None,
+                spec.has(flag::WRITE) || spec.has(flag::READONLY) || spec.keys.is_none(),
                 "{name}: keyed commands say whether they write"
             );
             for sub in spec.subcommands {

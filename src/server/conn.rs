@@ -17,7 +17,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use log::{debug, warn};
 
-use crate::commands::table::{self, CommandSpec, Handler, KeySpec, flag};
+use crate::commands::table::{self, CommandSpec, Handler, flag};
 use crate::commands::{CmdError, arity_error, unknown_command_error};
 use crate::protocol::{Parser, Proto, Reply};
 use crate::shard::{Batch, BatchOut, ClientInfo, Req, Shard, Stats};
@@ -466,7 +466,7 @@ fn route(c: &Client, argv: &[Bytes]) -> Route {
         Handler::Conn(_) => Route::Conn(spec),
         Handler::Shard(_) => {
             let n = c.shard.nshards;
-            if n == 1 || spec.keys == KeySpec::None {
+            if n == 1 || spec.keys.is_none() {
                 return Route::Shard(c.shard.id, spec);
             }
             let mut owner: Option<usize> = None;

@@ -2,22 +2,38 @@
 //! `Store` is owned by its shard's thread and never shared.
 
 pub mod dict;
+pub mod hash;
+pub mod hll;
+pub mod list;
+pub mod pack;
+pub mod set;
+pub mod zset;
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dict::Dict;
 
 /// Redis's default number of databases.
 pub const NUM_DBS: usize = 16;
 
-/// A stored value. Collection types are added here as they are implemented.
+/// A stored value. (HyperLogLogs are strings, as in Redis.) Each variant's
+/// inline part is at most 24 bytes: big structures sit behind a `Box`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
+    List(list::List),
+    Hash(hash::Hash),
+    Set(set::Set),
+    ZSet(zset::ZSet),
 }
 
 impl Value {
     pub fn as_str(&self) -> Option<&Vec<u8>> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -25,6 +41,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }
@@ -92,8 +112,36 @@ impl Entry {
                     "embstr"
                 }
             }
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(x) => x.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
+}
+
+/// Clients blocked on one key (BLPOP, BZPOPMIN...): `(home shard, waiter id)`,
+/// longest-waiting first, and when the key last became ready.
+#[derive(Default, Debug)]
+pub struct KeyWaiters {
+    pub queue: VecDeque<(usize, u64)>,
+    /// Global order of the key's last creation, so a client blocked on several
+    /// keys is served from the key that became ready first (as Redis does).
+    pub ready_seq: u64,
+}
+
+/// Orders readiness events across shards.
+static READY_SEQ: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Set when some db of this thread's store has ready keys to announce.
+    static READY_PENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a command created a key that blocked clients wait on; clears the flag.
+#[inline]
+pub fn take_ready_pending() -> bool {
+    READY_PENDING.with(|c| c.replace(false))
 }
 
 const NOT_VOLATILE: u32 = u32::MAX;
@@ -106,9 +154,49 @@ pub struct Db {
     /// those (as Redis samples its `expires` dict) whatever the share of persistent
     /// keys. Positions never move in a `Dict`, so they stay valid until removal.
     volatile_keys: Vec<u32>,
+    /// Keys clients are blocked on (empty unless some client blocks).
+    pub blocked: hashbrown::HashMap<Box<[u8]>, KeyWaiters>,
+    /// Blocked-on keys created since the shard last announced them.
+    pub ready: Vec<Box<[u8]>>,
 }
 
 impl Db {
+    /// Records that `key` came into existence, for clients blocked on it.
+    #[inline]
+    fn created(&mut self, key: &[u8]) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        if let Some(w) = self.blocked.get_mut(key) {
+            w.ready_seq = READY_SEQ.fetch_add(1, Ordering::Relaxed);
+            self.ready.push(key.into());
+            READY_PENDING.with(|c| c.set(true));
+        }
+    }
+
+    /// A live key's entry for writing, created with `make()` when missing. Type
+    /// checks are the caller's; so is deleting the key if it ends up empty.
+    pub fn entry_or_insert_with(
+        &mut self,
+        key: &[u8],
+        now: u64,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Entry {
+        let pos = match self.find(key, now) {
+            Some(pos) => pos,
+            None => {
+                self.dict.insert(key, Entry::new(make()));
+                self.created(key);
+                self.dict.position(key).unwrap_or(0)
+            }
+        };
+        let (_, e) = self
+            .dict
+            .at_mut(pos)
+            .expect("position of a key just found or inserted");
+        e.access = clock();
+        e
+    }
     /// The slot position of a live key, deleting it first if it has expired (lazy
     /// expiry). One hash and one probe: callers reuse the position.
     #[inline]
@@ -212,9 +300,12 @@ impl Db {
     pub fn set_entry(&mut self, key: &[u8], mut entry: Entry) {
         entry.vol = NOT_VOLATILE;
         let volatile = entry.expire_at != 0;
+        // A replaced key counts as created too: RENAME onto a key whose string
+        // a blocked client was ignoring brings it a list.
         if let Some(old) = self.dict.insert(key, entry) {
             self.forget(old);
         }
+        self.created(key);
         if volatile && let Some(pos) = self.dict.position(key) {
             self.sync(pos);
         }

@@ -1,0 +1,5 @@
+//! The hll family. (Being written.)
+
+use super::table::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

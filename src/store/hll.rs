@@ -1,0 +1,1 @@
+//! HyperLogLog in Redis's exact string format. (Placeholder; filled in with PFADD.)
