@@ -20,6 +20,14 @@ impl Set {
         self.pack.is_empty()
     }
 
+    /// Calls `f` with every member (any order). Other families (ZUNION, SORT)
+    /// read sets through this.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8])) {
+        for m in self.pack.iter() {
+            f(m);
+        }
+    }
+
     pub fn encoding(&self) -> &'static str {
         "listpack"
     }
