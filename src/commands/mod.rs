@@ -86,22 +86,25 @@ pub fn run_shard_command(
         Reply::new(out, proto).error("ERR internal routing error");
         return;
     };
-    let mut store = shard.store.borrow_mut();
-    let now = crate::store::now_ms();
-    crate::store::set_clock(now);
-    let mut ex = Exec {
-        store: &mut store,
-        stats: &shard.stats,
-        db: db as usize,
-        now,
-        reply: Reply::new(out, proto),
-    };
-    // Subcommands (OBJECT ENCODING ...) see their arguments after the subcommand.
-    let skip = if spec.name.contains('|') { 2 } else { 1 };
-    let mut args = Args::new(&argv[skip.min(argv.len())..]);
-    if let Err(e) = f(&mut ex, &mut args) {
-        ex.reply.error(&e.message());
+    {
+        let mut store = shard.store.borrow_mut();
+        let now = crate::store::now_ms();
+        crate::store::set_clock(now);
+        let mut ex = Exec {
+            store: &mut store,
+            stats: &shard.stats,
+            db: db as usize,
+            now,
+            reply: Reply::new(out, proto),
+        };
+        // Subcommands (OBJECT ENCODING ...) see their arguments after the subcommand.
+        let skip = if spec.name.contains('|') { 2 } else { 1 };
+        let mut args = Args::new(&argv[skip.min(argv.len())..]);
+        if let Err(e) = f(&mut ex, &mut args) {
+            ex.reply.error(&e.message());
+        }
     }
+    shard.after_work();
 }
 
 /// Redis 7's text for an unknown command, quoting up to 128 bytes of arguments.

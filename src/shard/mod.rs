@@ -7,6 +7,7 @@
 //! one pair per ordered pair of shards, so a shard busy sending replies can never
 //! block a peer that is sending it requests.
 
+pub mod blocking;
 pub mod locks;
 pub mod slot;
 pub mod tx;
@@ -68,6 +69,10 @@ pub enum Req {
     },
     Release {
         tx: u64,
+    },
+    /// Wake blocked waiter `id` of this shard: a key it waits on was filled.
+    Wake {
+        id: u64,
     },
 }
 
@@ -205,6 +210,8 @@ pub struct Shard {
     next_id: Cell<u64>,
     me: Weak<Shard>,
     pub clients: RefCell<FxHashMap<u64, Rc<ClientInfo>>>,
+    /// Blocked clients of this shard's connections, by waiter id.
+    waits: RefCell<FxHashMap<u64, Rc<blocking::WaitSlot>>>,
     pub stats: Stats,
     pub started: Instant,
     rng: Cell<u64>,
@@ -260,6 +267,7 @@ impl Shard {
             next_id: Cell::new(1),
             me: me.clone(),
             clients: RefCell::new(FxHashMap::default()),
+            waits: RefCell::new(FxHashMap::default()),
             stats: Stats::default(),
             started: Instant::now(),
             rng: Cell::new(seed | 1),
@@ -385,6 +393,7 @@ impl Shard {
             }
             Req::TxCall { tx, work, release } => {
                 let v = work(self);
+                self.after_work();
                 if release {
                     self.release(tx);
                 }
@@ -392,6 +401,10 @@ impl Shard {
             }
             Req::Release { tx } => {
                 self.release(tx);
+                self.respond(reply, Box::new(()));
+            }
+            Req::Wake { id } => {
+                self.wake_local(id);
                 self.respond(reply, Box::new(()));
             }
         }
@@ -436,7 +449,11 @@ impl Shard {
                     ends,
                 })
             }
-            Parked::Call(work) => work(self),
+            Parked::Call(work) => {
+                let v = work(self);
+                self.after_work();
+                v
+            }
             Parked::Grant => Box::new(true),
         };
         self.respond(reply, v);

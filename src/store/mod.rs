@@ -138,6 +138,11 @@ thread_local! {
     static READY_PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Flags ready keys set aside outside `Db::created` (a waiter left a key with data).
+pub fn mark_ready_pending() {
+    READY_PENDING.with(|c| c.set(true));
+}
+
 /// Whether a command created a key that blocked clients wait on; clears the flag.
 #[inline]
 pub fn take_ready_pending() -> bool {
