@@ -891,6 +891,7 @@ struct ShardTotals {
     net_in: u64,
     net_out: u64,
     clients: usize,
+    blocked: usize,
     remote_batches: u64,
     txs: u64,
     ops_per_sec: u64,
@@ -917,6 +918,7 @@ fn shard_totals(sh: &Shard) -> ShardTotals {
         net_in: s.net_in.get(),
         net_out: s.net_out.get(),
         clients: sh.clients.borrow().len(),
+        blocked: sh.blocked_clients(),
         remote_batches: s.remote_batches.get(),
         txs: s.txs.get(),
         ops_per_sec: s.ops_per_sec(),
@@ -1017,9 +1019,11 @@ conn_fn!(info, |c, argv| {
             "clients" => {
                 let _ = write!(
                     out,
-                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n\r\n",
                     totals.iter().map(|t| t.clients).sum::<usize>(),
                     cfg.get("maxclients"),
+                    totals.iter().map(|t| t.blocked).sum::<usize>(),
+                    totals.iter().map(|t| t.blocked).sum::<usize>(),
                 );
             }
             "memory" => {
