@@ -3,8 +3,8 @@
 #
 # Usage:
 #   scripts/bench.sh            full comparison (single-core pinned + 2-shard unpinned)
-#   scripts/bench.sh smoke      only check that redis-benchmark's ping/set/get/incr/mset
-#                               tests run against corekv without errors
+#   scripts/bench.sh smoke      only check that redis-benchmark's full default test list
+#                               (no -t) runs against a 2-shard corekv without errors
 #
 # Environment:
 #   BENCH_N       requests per redis-benchmark run at -P 16 (default 200000);
@@ -15,6 +15,10 @@
 #   SMOKE_ALL=1   (smoke mode) also run redis-benchmark's full default test list and
 #                 report, without failing, which tests corekv does not support yet
 #   SKIP_BUILD=1  do not run `cargo build --release`
+#   BENCH_TESTS   space-separated tests (default: set get incr mset lpush lpop sadd hset
+#                 zadd zrange lrange_100); "zrange" is `ZRANGE myzset 0 9 WITHSCORES` over
+#                 the sorted set the zadd test fills, the others are redis-benchmark -t names
+#   BENCH_SECTIONS  "single twoshard" (default) or one of them
 #
 # Only loopback is used; every wait loop and every client run is bounded by a timeout.
 set -euo pipefail
@@ -152,7 +156,7 @@ cpu_ticks() {
 if [ "$MODE" = smoke ]; then
     PORT=$(free_port)
     start_server corekv "" "$PORT" "$COREKV" --port "$PORT" --shards 2 --bind 127.0.0.1
-    SMOKE_CMD=(redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n 20000 -t ping,set,get,incr,mset)
+    SMOKE_CMD=(redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n "${SMOKE_N:-20000}")
     echo "# smoke: ${SMOKE_CMD[*]}"
     out="$WORK/smoke.txt"
     rc=0
@@ -171,7 +175,9 @@ if [ "$MODE" = smoke ]; then
         grep -Ei 'ERR|error' "$lines" | sort | uniq -c | head -20 >&2
         fail=1
     fi
-    for t in PING_INLINE PING_MBULK SET GET INCR 'MSET (10 keys)'; do
+    for t in PING_INLINE PING_MBULK SET GET INCR LPUSH RPUSH LPOP RPOP SADD HSET SPOP ZADD ZPOPMIN \
+        'LRANGE_100 (first 100 elements)' 'LRANGE_300 (first 300 elements)' \
+        'LRANGE_500 (first 500 elements)' 'LRANGE_600 (first 600 elements)' 'MSET (10 keys)'; do
         if ! grep -Fq "$t: " "$lines" || ! grep -F "$t: " "$lines" | grep -q 'requests per second'; then
             echo "FAIL: test $t did not complete" >&2
             fail=1
@@ -179,7 +185,7 @@ if [ "$MODE" = smoke ]; then
     done
     if [ -n "${SMOKE_ALL:-}" ]; then
         # redis-benchmark stops at the first error reply, so run the default tests one by one.
-        echo "# informational: redis-benchmark's default tests one at a time (-q -n 2000); list/set/hash/zset tests are expected to fail for now"
+        echo "# informational: redis-benchmark's default tests one at a time (-q -n 2000)"
         for t in ping_inline ping_mbulk set get incr lpush rpush lpop rpop sadd hset spop zadd zpopmin lrange_100 lrange_300 lrange_500 lrange_600 mset; do
             timeout 120 redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n 2000 -t "$t" >"$WORK/one.txt" 2>&1 || true
             tr '\r' '\n' <"$WORK/one.txt" >"$WORK/one.lines"
@@ -197,7 +203,7 @@ if [ "$MODE" = smoke ]; then
         fail=1
     fi
     if [ "$fail" = 0 ]; then
-        echo "smoke: OK (PING_INLINE PING_MBULK SET GET INCR MSET ran against corekv without errors)"
+        echo "smoke: OK (redis-benchmark's full default test list ran against a 2-shard corekv without errors)"
     fi
     exit "$fail"
 fi
@@ -216,7 +222,8 @@ else
     fi
     ROUNDS=${BENCH_ROUNDS:-3}
 fi
-TESTS=(set get incr mset)
+read -r -a TESTS <<<"${BENCH_TESTS:-set get incr mset lpush lpop sadd hset zadd zrange lrange_100}"
+SECTIONS=${BENCH_SECTIONS:-single twoshard}
 PIPELINES=(1 16)
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600} # seconds per redis-benchmark run
 RESULTS="$WORK/results.csv"           # section,pipeline,test,server,round,n,rps,cpu_s
@@ -240,9 +247,11 @@ run_section() {
                 for srv in $order; do
                     if [ "$srv" = redis ]; then port=$rport pid=$rpid; else port=$kport pid=$kpid; fi
                     csv="$WORK/run.csv"
+                    local -a what=(-t "$t")
+                    [ "$t" = zrange ] && what=(zrange myzset 0 9 WITHSCORES)
                     before=$(cpu_ticks "$pid")
                     if ! timeout "$RUN_TIMEOUT" "${prefix[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
-                        -t "$t" -r 100000 -c 50 -n "$n" -P "$p" --csv >"$csv" 2>"$WORK/run.err"; then
+                        -r 100000 -c 50 -n "$n" -P "$p" --csv "${what[@]}" >"$csv" 2>"$WORK/run.err"; then
                         echo "error: redis-benchmark -t $t -P $p against $srv failed:" >&2
                         cat "$WORK/run.err" "$csv" >&2
                         exit 1
@@ -253,8 +262,9 @@ run_section() {
                         cat "$WORK/run.err" "$csv" >&2
                         exit 1
                     fi
-                    # CSV row 2: "TEST","rps",... ; the test name for mset is "MSET (10 keys)".
-                    rps=$(awk -F'","' 'NR == 2 { print $2 }' "$csv")
+                    # Last CSV row: "TEST","rps",... (LRANGE runs are preceded by the
+                    # LPUSH row that fills the list).
+                    rps=$(awk -F'","' 'NR > 1 { r = $2 } END { print r }' "$csv")
                     [ -n "$rps" ] || {
                         echo "error: no result from redis-benchmark ($srv $t P$p)" >&2
                         cat "$csv" >&2
@@ -292,13 +302,14 @@ for p, t in sorted(keys, key=lambda k: k[0]):  # stable: set, get, incr, mset
     r, c = data[(p, t)]["redis"], data[(p, t)]["corekv"]
     rr, cr = statistics.median(r["rps"]), statistics.median(c["rps"])
     rc, cc = statistics.median(r["cpu"]), statistics.median(c["cpu"])
-    name = "mset (10 keys)" if t == "mset" else t
+    name = {"mset": "mset (10 keys)", "zrange": "zrange 0 9 withscores"}.get(t, t)
     print(f"| {p} | {name} | {rr:,.0f} | {cr:,.0f} | {cr / rr:.2f} | {rc:.2f} | {cc:.2f} |")
 EOF
     echo
 }
 
 # --- Section 1: single core. Servers pinned to core 0, client pinned to core 1.
+if [[ " $SECTIONS " == *" single "* ]]; then
 RPORT=$(free_port)
 REDIS_CMD=(redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no)
 echo "# section 1 redis:  taskset -c 0 $(printf '%q ' "${REDIS_CMD[@]}")"
@@ -312,8 +323,10 @@ COREKV_PID=$SERVER_PID
 run_section single 1 "$RPORT" "$REDIS_PID" "$KPORT" "$COREKV_PID"
 stop_server "$COREKV_PID"
 stop_server "$REDIS_PID"
+fi
 
 # --- Section 2: corekv with 2 shards vs redis, nothing pinned.
+if [[ " $SECTIONS " == *" twoshard "* ]]; then
 RPORT=$(free_port)
 REDIS_CMD=(redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no)
 echo "# section 2 redis:  $(printf '%q ' "${REDIS_CMD[@]}")"
@@ -327,9 +340,10 @@ COREKV_PID=$SERVER_PID
 run_section twoshard "" "$RPORT" "$REDIS_PID" "$KPORT" "$COREKV_PID"
 stop_server "$COREKV_PID"
 stop_server "$REDIS_PID"
+fi
 
-print_table single "Single core: servers pinned to core 0 (corekv --shards 1), redis-benchmark pinned to core 1 (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
-print_table twoshard "Two shards: corekv --shards 2 vs redis-server, nothing pinned - client and servers share the 2 cores (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
+[[ " $SECTIONS " == *" single "* ]] && print_table single "Single core: servers pinned to core 0 (corekv --shards 1), redis-benchmark pinned to core 1 (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
+[[ " $SECTIONS " == *" twoshard "* ]] && print_table twoshard "Two shards: corekv --shards 2 vs redis-server, nothing pinned - client and servers share the 2 cores (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
 echo "CPU s/1M = server utime+stime (/proc/PID/stat, all threads) during the redis-benchmark run, per million requests (an MSET of 10 keys is one request)."
 echo "Raw results (section,pipeline,test,server,round,n,rps,cpu_s):"
 sed 's/^/    /' "$RESULTS"
