@@ -54,6 +54,9 @@ pub type ConnFn = for<'a> fn(&'a mut Client, &'a [Bytes]) -> LocalBoxFuture<'a, 
 /// does) and the reply writer.
 pub struct Exec<'a> {
     pub store: &'a mut Store,
+    /// (this shard, number of shards): for commands whose arguments may name
+    /// keys of other shards (SORT's BY/GET patterns).
+    pub shards: (usize, usize),
     pub stats: &'a Stats,
     pub db: usize,
     pub now: u64,
@@ -92,6 +95,7 @@ pub fn run_shard_command(
         crate::store::set_clock(now);
         let mut ex = Exec {
             store: &mut store,
+            shards: (shard.id, shard.nshards),
             stats: &shard.stats,
             db: db as usize,
             now,
@@ -165,6 +169,7 @@ mod tests {
         let mut out = BytesMut::new();
         let mut ex = Exec {
             store,
+            shards: (0, 1),
             stats: &stats,
             db: 0,
             now: crate::store::now_ms(),

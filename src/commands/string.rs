@@ -1462,6 +1462,7 @@ fn lcs_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cmd
         let shard = c.shard.clone();
         let mut ex = Exec {
             store: &mut store,
+            shards: (shard.id, shard.nshards),
             stats: &shard.stats,
             db: 0,
             now: 0,
