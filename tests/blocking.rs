@@ -26,7 +26,10 @@ fn keys_per_shard(prefix: &str) -> Vec<String> {
             found[s] = Some(k);
         }
     }
-    found.into_iter().map(|k| k.expect("a key per shard")).collect()
+    found
+        .into_iter()
+        .map(|k| k.expect("a key per shard"))
+        .collect()
 }
 
 fn s(reply: &[u8]) -> String {
@@ -48,8 +51,14 @@ fn push_on_another_shard_wakes_the_waiter() {
     settle();
     assert_eq!(s(&pusher.cmd(&["RPUSH", &k[1], "x", "y"])), ":2\r\n");
     let got = s(&waiter.read_reply());
-    assert_eq!(got, format!("*2\r\n${}\r\n{}\r\n$1\r\nx\r\n", k[1].len(), k[1]));
-    assert_eq!(s(&pusher.cmd(&["LRANGE", &k[1], "0", "-1"])), "*1\r\n$1\r\ny\r\n");
+    assert_eq!(
+        got,
+        format!("*2\r\n${}\r\n{}\r\n$1\r\nx\r\n", k[1].len(), k[1])
+    );
+    assert_eq!(
+        s(&pusher.cmd(&["LRANGE", &k[1], "0", "-1"])),
+        "*1\r\n$1\r\ny\r\n"
+    );
     // The connection serves normally afterwards.
     assert_eq!(s(&waiter.cmd(&["PING"])), "+PONG\r\n");
 }
@@ -61,16 +70,29 @@ fn blmove_across_shards_moves_atomically() {
     let (src, dst) = (&k[0], &k[1]);
     let mut waiter = RawConn::connect(srv.port);
     let mut pusher = RawConn::connect(srv.port);
-    waiter.send_cmd(&[b"BLMOVE", src.as_bytes(), dst.as_bytes(), b"LEFT", b"RIGHT", b"5"]);
+    waiter.send_cmd(&[
+        b"BLMOVE",
+        src.as_bytes(),
+        dst.as_bytes(),
+        b"LEFT",
+        b"RIGHT",
+        b"5",
+    ]);
     settle();
     pusher.cmd(&["RPUSH", src, "v"]);
     assert_eq!(s(&waiter.read_reply()), "$1\r\nv\r\n");
-    assert_eq!(s(&pusher.cmd(&["LRANGE", dst, "0", "-1"])), "*1\r\n$1\r\nv\r\n");
+    assert_eq!(
+        s(&pusher.cmd(&["LRANGE", dst, "0", "-1"])),
+        "*1\r\n$1\r\nv\r\n"
+    );
     assert_eq!(s(&pusher.cmd(&["EXISTS", src])), ":0\r\n");
     // Non-blocking forms across shards too.
     pusher.cmd(&["RPUSH", src, "a", "b"]);
     assert_eq!(s(&pusher.cmd(&["RPOPLPUSH", src, dst])), "$1\r\nb\r\n");
-    assert_eq!(s(&pusher.cmd(&["LMOVE", src, dst, "LEFT", "LEFT"])), "$1\r\na\r\n");
+    assert_eq!(
+        s(&pusher.cmd(&["LMOVE", src, dst, "LEFT", "LEFT"])),
+        "$1\r\na\r\n"
+    );
     assert_eq!(
         s(&pusher.cmd(&["LRANGE", dst, "0", "-1"])),
         "*3\r\n$1\r\na\r\n$1\r\nv\r\n$1\r\nb\r\n"
@@ -78,7 +100,11 @@ fn blmove_across_shards_moves_atomically() {
     let lm = pusher.cmd(&["LMPOP", "2", src, dst, "RIGHT", "COUNT", "2"]);
     assert_eq!(
         s(&lm),
-        format!("*2\r\n${}\r\n{}\r\n*2\r\n$1\r\nb\r\n$1\r\nv\r\n", dst.len(), dst)
+        format!(
+            "*2\r\n${}\r\n{}\r\n*2\r\n$1\r\nb\r\n$1\r\nv\r\n",
+            dst.len(),
+            dst
+        )
     );
 }
 
@@ -91,9 +117,15 @@ fn timeouts_and_bad_timeouts() {
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(190), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
-    assert_eq!(s(&c.cmd(&["BRPOPLPUSH", "none1", "none2", "0.05"])), "$-1\r\n");
+    assert_eq!(
+        s(&c.cmd(&["BRPOPLPUSH", "none1", "none2", "0.05"])),
+        "$-1\r\n"
+    );
     assert_eq!(s(&c.cmd(&["BZPOPMIN", "none1", "0.05"])), "*-1\r\n");
-    assert_eq!(s(&c.cmd(&["BLMPOP", "0.05", "1", "none1", "LEFT"])), "*-1\r\n");
+    assert_eq!(
+        s(&c.cmd(&["BLMPOP", "0.05", "1", "none1", "LEFT"])),
+        "*-1\r\n"
+    );
     assert_eq!(
         s(&c.cmd(&["BLPOP", "k", "-1"])),
         "-ERR timeout is negative\r\n"
@@ -121,7 +153,10 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
     let mut c = RawConn::connect(srv.port);
     c.cmd(&["RPUSH", &k[0], "kept"]);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(s(&c.cmd(&["LRANGE", &k[0], "0", "-1"])), "*1\r\n$4\r\nkept\r\n");
+    assert_eq!(
+        s(&c.cmd(&["LRANGE", &k[0], "0", "-1"])),
+        "*1\r\n$4\r\nkept\r\n"
+    );
 }
 
 #[test]
@@ -131,7 +166,11 @@ fn waiters_are_served_longest_waiting_first() {
     let mut waiters: Vec<RawConn> = (0..4).map(|_| RawConn::connect(srv.port)).collect();
     for (i, w) in waiters.iter_mut().enumerate() {
         // Waiters on both keys, the pushed one first for some, second for others.
-        let (a, b) = if i % 2 == 0 { (&k[0], &k[1]) } else { (&k[1], &k[0]) };
+        let (a, b) = if i % 2 == 0 {
+            (&k[0], &k[1])
+        } else {
+            (&k[1], &k[0])
+        };
         w.send_cmd(&[b"BLPOP", a.as_bytes(), b.as_bytes(), b"5"]);
         thread::sleep(Duration::from_millis(60));
     }

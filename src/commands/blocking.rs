@@ -274,8 +274,9 @@ fn where_arg(a: &[u8]) -> Result<bool, CmdError> {
 /// Like Redis 7.0 (which casts to a signed 64-bit), a value too large for that
 /// reads as negative.
 fn parse_timeout(a: &[u8]) -> Result<u64, CmdError> {
-    let secs = super::args::parse_f64(a)
-        .ok_or(CmdError::Static("ERR timeout is not a float or out of range"))?;
+    let secs = super::args::parse_f64(a).ok_or(CmdError::Static(
+        "ERR timeout is not a float or out of range",
+    ))?;
     let ms = (secs * 1000.0).ceil();
     if !(0.0..9.223_372_036_854_775e18).contains(&ms) {
         return Err(CmdError::Static("ERR timeout is negative"));
