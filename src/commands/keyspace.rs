@@ -1190,7 +1190,7 @@ fn swapdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRes
         }
         let (a, b) = (a as usize, b as usize);
         if a != b {
-            with_all_locked(c, move |sh| sh.store.borrow_mut().dbs.swap(a, b)).await;
+            with_all_locked(c, move |sh| sh.store.borrow_mut().swap_dbs(a, b)).await;
         }
         c.reply().ok();
         Ok(())

@@ -407,6 +407,33 @@ impl Default for Store {
 }
 
 impl Store {
+    /// SWAPDB: the data changes places, blocked clients stay with their db
+    /// number, and those whose keys now exist are woken (as Redis does).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a == b || a >= self.dbs.len() || b >= self.dbs.len() {
+            return;
+        }
+        self.dbs.swap(a, b);
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.dbs.split_at_mut(hi);
+        std::mem::swap(&mut left[lo].blocked, &mut right[0].blocked);
+        std::mem::swap(&mut left[lo].ready, &mut right[0].ready);
+        let now = now_ms();
+        for i in [a, b] {
+            let d = &mut self.dbs[i];
+            let live: Vec<Box<[u8]>> = d
+                .blocked
+                .keys()
+                .filter(|k| d.peek(k, now).is_some())
+                .cloned()
+                .collect();
+            if !live.is_empty() {
+                d.ready.extend(live);
+                mark_ready_pending();
+            }
+        }
+    }
+
     pub fn keys(&self) -> usize {
         self.dbs.iter().map(Db::len).sum()
     }
