@@ -95,13 +95,13 @@ fn blmove_across_shards_moves_atomically() {
     );
     assert_eq!(
         s(&pusher.cmd(&["LRANGE", dst, "0", "-1"])),
-        "*3\r\n$1\r\na\r\n$1\r\nv\r\n$1\r\nb\r\n"
+        "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nv\r\n"
     );
     let lm = pusher.cmd(&["LMPOP", "2", src, dst, "RIGHT", "COUNT", "2"]);
     assert_eq!(
         s(&lm),
         format!(
-            "*2\r\n${}\r\n{}\r\n*2\r\n$1\r\nb\r\n$1\r\nv\r\n",
+            "*2\r\n${}\r\n{}\r\n*2\r\n$1\r\nv\r\n$1\r\nb\r\n",
             dst.len(),
             dst
         )
