@@ -369,13 +369,31 @@ mod tests {
         assert_eq!(run(&mut st, &["pfadd", "s", "a"]), not_hll);
         assert_eq!(run(&mut st, &["pfcount", "s"]), not_hll);
         assert_eq!(run(&mut st, &["pfmerge", "d", "s"]), not_hll);
-        run(&mut st, &["set", "bad", "HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x01"]);
+        run(
+            &mut st,
+            &["set", "bad", "HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x01"],
+        );
         // The cache (0, valid) answers without reading the broken body.
         assert_eq!(run(&mut st, &["pfcount", "bad"]), ":0\r\n");
         assert_eq!(
             run(&mut st, &["pfadd", "bad", "a", "b", "c", "d"]),
             "-INVALIDOBJ Corrupted HLL object detected\r\n"
         );
+        // Other types get the usual WRONGTYPE, and a failed merge creates nothing.
+        st.dbs[0].set(b"l", crate::store::Value::List(Default::default()));
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        for cmd in [
+            &["pfadd", "l", "a"][..],
+            &["pfcount", "l"],
+            &["pfcount", "nokey", "l", "s"],
+            &["pfmerge", "l"],
+            &["pfmerge", "d", "l"],
+            &["pfdebug", "getreg", "l"],
+        ] {
+            assert_eq!(run(&mut st, cmd), wrong, "{cmd:?}");
+        }
+        assert_eq!(run(&mut st, &["pfcount", "s", "l"]), not_hll);
+        assert_eq!(run(&mut st, &["exists", "d"]), ":0\r\n");
         assert_eq!(
             run(&mut st, &["pfdebug", "encoding", "nokey"]),
             "-ERR The specified key does not exist\r\n"

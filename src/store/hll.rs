@@ -495,7 +495,7 @@ fn estimate(h: &[u32; 64]) -> u64 {
     let e = (ALPHA_INF * m * m / z).round();
     // C's llround of a non-finite or huge value gives LLONG_MIN on x86-64,
     // which Redis then treats as the u64 2^63; answer the same.
-    if e.is_finite() && e.abs() < 9.223_372_036_854_775_807e18 {
+    if e.is_finite() && e.abs() < 2f64.powi(63) {
         e as i64 as u64
     } else {
         1u64 << 63
@@ -667,9 +667,18 @@ mod tests {
     #[test]
     fn corrupt_and_invalid() {
         assert_eq!(check(b"HYLL"), Err(HllError::NotHll));
-        assert_eq!(check(b"HYLX\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff"), Err(HllError::NotHll));
-        assert_eq!(check(b"HYLL\x02\0\0\0\0\0\0\0\0\0\0\0\x7f\xff"), Err(HllError::NotHll));
-        assert_eq!(check(b"HYLL\x00\0\0\0\0\0\0\0\0\0\0\0\x7f\xff"), Err(HllError::NotHll));
+        assert_eq!(
+            check(b"HYLX\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff"),
+            Err(HllError::NotHll)
+        );
+        assert_eq!(
+            check(b"HYLL\x02\0\0\0\0\0\0\0\0\0\0\0\x7f\xff"),
+            Err(HllError::NotHll)
+        );
+        assert_eq!(
+            check(b"HYLL\x00\0\0\0\0\0\0\0\0\0\0\0\x7f\xff"),
+            Err(HllError::NotHll)
+        );
         // Covers only 16383 registers.
         let short = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x7f\xfe".to_vec();
         assert_eq!(check(&short), Ok(()));
