@@ -154,20 +154,25 @@ fn pfcount(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let now = ex.now;
     let keys = a.rest();
     if keys.len() == 1 {
-        let card = match hll_mut(ex.db(), &keys[0], now)? {
-            None => 0,
-            Some(s) => hll::count_cached(s).map_err(hll_err)?,
+        let (found, card) = match hll_mut(ex.db(), &keys[0], now)? {
+            None => (false, 0),
+            Some(s) => (true, hll::count_cached(s).map_err(hll_err)?),
         };
+        ex.hit(found);
         ex.reply.int(card as i64);
         return Ok(());
     }
-    let db = ex.db();
     let mut max = Box::new([0u8; REGISTERS]);
     for k in keys {
-        if let Some(e) = db.get(k, now) {
-            let s = hll::as_hll(&e.value).map_err(hll_err)?;
-            hll::merge_into(&mut max, s).map_err(hll_err)?;
-        }
+        let found = match ex.db().get(k, now) {
+            Some(e) => {
+                let s = hll::as_hll(&e.value).map_err(hll_err)?;
+                hll::merge_into(&mut max, s).map_err(hll_err)?;
+                true
+            }
+            None => false,
+        };
+        ex.hit(found);
     }
     ex.reply.int(hll::count_registers(&max) as i64);
     Ok(())
@@ -176,14 +181,15 @@ fn pfcount(ex: &mut Exec, a: &mut Args) -> CmdResult {
 fn pfmerge(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let now = ex.now;
     let keys = a.rest();
+    // Look every key up first (lazy expiry, hit counts), then merge in
+    // argument order.
+    for k in keys {
+        let found = ex.db().get(k, now).is_some();
+        ex.hit(found);
+    }
     let db = ex.db();
-    // Look every key up first (lazy expiry), then merge in argument order.
-    let (max, dense) = {
-        for k in keys {
-            db.get(k, now);
-        }
-        hll::union(keys.iter().map(|k| db.peek(k, now).map(|e| &e.value))).map_err(hll_err)?
-    };
+    let (max, dense) =
+        { hll::union(keys.iter().map(|k| db.peek(k, now).map(|e| &e.value))).map_err(hll_err)? };
     let dest = &keys[0];
     let current = db.peek(dest, now).and_then(|e| e.value.as_str().cloned());
     let merged = hll::merge_dest(current, &max, dense).map_err(hll_err)?;
