@@ -188,8 +188,8 @@ fn pfmerge(ex: &mut Exec, a: &mut Args) -> CmdResult {
         ex.hit(found);
     }
     let db = ex.db();
-    let (max, dense) =
-        { hll::union(keys.iter().map(|k| db.peek(k, now).map(|e| &e.value))).map_err(hll_err)? };
+    let values = keys.iter().map(|k| db.peek(k, now).map(|e| &e.value));
+    let (max, dense) = hll::union(values).map_err(hll_err)?;
     let dest = &keys[0];
     let current = db.peek(dest, now).and_then(|e| e.value.as_str().cloned());
     let merged = hll::merge_dest(current, &max, dense).map_err(hll_err)?;
