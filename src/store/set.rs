@@ -457,7 +457,14 @@ mod tests {
     #[test]
     fn intset_widths_and_order() {
         let mut s = Set::new();
-        for v in ["5", "-3", "70000", "1", "-9223372036854775808", "9223372036854775807"] {
+        for v in [
+            "5",
+            "-3",
+            "70000",
+            "1",
+            "-9223372036854775808",
+            "9223372036854775807",
+        ] {
             assert!(s.insert(v.as_bytes()));
         }
         assert!(!s.insert(b"70000"));
@@ -522,7 +529,11 @@ mod tests {
             for strings in [false, true] {
                 let mut s = Set::new();
                 for i in 0..n {
-                    let m = if strings { format!("s{i}") } else { i.to_string() };
+                    let m = if strings {
+                        format!("s{i}")
+                    } else {
+                        i.to_string()
+                    };
                     s.insert(m.as_bytes());
                 }
                 let sample = s.random_distinct(n / 2, &mut rand);
