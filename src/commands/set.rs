@@ -940,10 +940,14 @@ fn smove_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, C
         };
         match outcome {
             Ok(true) => {}
-            other => {
+            Ok(false) => {
                 tx.release().await;
                 c.reply().int(0);
-                return other.map(|_| ());
+                return Ok(());
+            }
+            Err(e) => {
+                tx.release().await;
+                return Err(e);
             }
         }
         tx.finish_each(|s| {
