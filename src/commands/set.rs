@@ -799,10 +799,10 @@ fn sintercard(ex: &mut Exec, a: &mut Args) -> CmdResult {
 // ---------------------------------------------------------------------------
 
 /// Reads gathered values as sets, releasing the transaction on WRONGTYPE.
-async fn sets_or_release<'v>(
+async fn sets_or_release(
     tx: Tx,
-    values: &'v [Option<Value>],
-) -> Result<(Tx, Vec<Option<&'v Set>>), CmdError> {
+    values: &[Option<Value>],
+) -> Result<(Tx, Vec<Option<&Set>>), CmdError> {
     let sets: Result<Vec<Option<&Set>>, CmdError> =
         values.iter().map(|v| as_set(v.as_ref())).collect();
     match sets {

@@ -155,14 +155,14 @@ impl Set {
                         s.insert_at(at, v);
                         return true;
                     }
-                    self.to_table();
+                    self.convert_to_table();
                 }
                 None => {
                     // Redis 7.2: a small intset becomes a listpack, a big one a table.
                     if s.len() < MAX_LISTPACK_ENTRIES && member.len() <= MAX_LISTPACK_VALUE {
-                        self.to_pack();
+                        self.convert_to_pack();
                     } else {
-                        self.to_table();
+                        self.convert_to_table();
                     }
                 }
             },
@@ -174,7 +174,7 @@ impl Set {
                     p.push_back(&[member]);
                     return true;
                 }
-                self.to_table();
+                self.convert_to_table();
             }
             Repr::Table(_) => {}
         }
@@ -301,13 +301,13 @@ impl Set {
         }
     }
 
-    fn to_pack(&mut self) {
+    fn convert_to_pack(&mut self) {
         let mut p = Pack::new();
         self.for_each(|m| p.push_back(&[m]));
         self.repr = Repr::Pack(p);
     }
 
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         let mut d = Dict::new();
         self.for_each(|m| {
             d.insert(m, ());
