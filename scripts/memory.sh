@@ -7,6 +7,7 @@
 #   MEM_KEYS=N     keys per type (default 1000000)
 #   MEM_SHARDS=N   corekv shards (default 1: the per-core cost; memory does not
 #                  depend on the shard count beyond a few MB of per-shard tables)
+#   MEM_TYPES="hash set zset"  which types to load (default: all three)
 #   SKIP_BUILD=1   do not run `cargo build --release`
 #
 # Each key holds 5 elements: HSET h:<i> f1 v<i>.. (field/value ~6 bytes), SADD s:<i> with
@@ -116,7 +117,7 @@ measure() { # name type port pid file -> prints "rss_before rss_after"
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
-for type in hash set zset; do
+for type in ${MEM_TYPES:-hash set zset}; do
     gen "$type" "$WORK/$type.resp"
     for srv in redis corekv; do
         port=$(free_port)
@@ -152,6 +153,8 @@ for t, srv, before, after, enc in rows:
 print("| type | redis RSS growth | corekv RSS growth | corekv/redis | redis bytes/key | corekv bytes/key | encodings (redis / corekv) |")
 print("|---|---:|---:|---:|---:|---:|---|")
 for t in ("hash", "set", "zset"):
+    if t not in data:
+        continue
     (r, re), (c, ce) = data[t]["redis"], data[t]["corekv"]
     print(f"| {t} | {r / 1024:,.0f} MiB | {c / 1024:,.0f} MiB | {c / r:.2f} | {r * 1024 / n:,.0f} | {c * 1024 / n:,.0f} | {re} / {ce} |")
 EOF
