@@ -410,7 +410,7 @@ impl ZSet {
     }
 
     /// Every member with its score, in order (SORT, ZUNION...).
-    pub fn for_each_in_order(&self, f: impl FnMut(&[u8], f64)) {
+    pub fn for_each_in_order<'a>(&'a self, f: impl FnMut(&'a [u8], f64)) {
         self.visit(0, self.len(), false, f);
     }
 
