@@ -1204,16 +1204,16 @@ fn zpop(ex: &mut Exec, a: &mut Args, max: bool) -> CmdResult {
             }
         },
     };
-    if count == Some(0) {
-        ex.reply.array(0);
-        return Ok(());
-    }
     let now = ex.now;
     let db = &mut ex.store.dbs[ex.db];
     let Some(z) = zwrite(db, key, now)? else {
         ex.reply.array(0);
         return Ok(());
     };
+    if count == Some(0) {
+        ex.reply.array(0);
+        return Ok(());
+    }
     let n = count.unwrap_or(1).min(z.len() as u64) as usize;
     let mut items = Vec::with_capacity(n);
     for _ in 0..n {
@@ -1317,8 +1317,9 @@ fn zrandmember(ex: &mut Exec, a: &mut Args) -> CmdResult {
         reply_entries(r, n, withscores, items);
         return Ok(());
     }
+    // The whole set, highest first, as Redis 7.0 replies it.
     if count >= size as u64 {
-        reply_entries(r, size, withscores, all.iter().copied());
+        reply_entries(r, size, withscores, all.iter().rev().copied());
         return Ok(());
     }
     let count = count as usize;
