@@ -718,7 +718,7 @@ fn zadd(ex: &mut Exec, a: &mut Args) -> CmdResult {
         a.next()?;
     }
     let rest = a.rest();
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
@@ -726,7 +726,7 @@ fn zadd(ex: &mut Exec, a: &mut Args) -> CmdResult {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::Static(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -1283,7 +1283,7 @@ fn zrandmember(ex: &mut Exec, a: &mut Args) -> CmdResult {
         1 if eq_ic(a.peek().map_or(&b""[..], |b| &b[..]), "withscores") => true,
         _ => return Err(CmdError::Syntax),
     };
-    if withscores && (l < -(i64::MAX / 2) || l > i64::MAX / 2) {
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::Static("ERR value is out of range"));
     }
     let (count, uniq) = (l.unsigned_abs(), l >= 0);

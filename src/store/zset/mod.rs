@@ -277,7 +277,7 @@ impl ZSet {
     }
 
     /// Converts to the big form for good.
-    fn to_big(&mut self) {
+    fn convert_to_big(&mut self) {
         let Repr::Pack(p) = &self.0 else {
             return;
         };
@@ -302,7 +302,7 @@ impl ZSet {
         if let Repr::Pack(p) = &self.0
             && (m.len() > MAX_PACK_VALUE || (old.is_none() && p.len() / 2 >= MAX_PACK_ENTRIES))
         {
-            self.to_big();
+            self.convert_to_big();
         }
         match &mut self.0 {
             Repr::Pack(p) => {
@@ -714,7 +714,7 @@ mod tests {
             x ^= x << 17;
             let m = format!("k{}", x % 5000).into_bytes();
             let s = ((x >> 20) % 300) as f64;
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 if let Some(o) = z.remove(&m) {
                     model.remove(&(Ord64(o), m.clone()));
                     scores.remove(&m);
