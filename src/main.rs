@@ -3,6 +3,12 @@
 use clap::Parser;
 use corekv::config::{Cli, Config};
 
+/// mimalloc instead of glibc malloc: size classes without a per-allocation
+/// header (keys and small packs are many tiny allocations) and thread-local
+/// heaps that suit one shard per thread. See README "Memory".
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let config = match Config::load(&cli) {

@@ -118,7 +118,7 @@ fn hll_mut<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut Ve
         return Ok(None);
     };
     hll::as_hll(&e.value).map_err(hll_err)?;
-    e.raw = true;
+    e.set_raw(true);
     match &mut e.value {
         Value::Str(s) => Ok(Some(s)),
         _ => Err(CmdError::WrongType),
@@ -132,7 +132,7 @@ fn pfadd(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let mut updated = false;
     if hll_mut(db, key, now)?.is_none() {
         let mut e = Entry::new(Value::Str(hll::new_sparse()));
-        e.raw = true;
+        e.set_raw(true);
         db.set_entry(key, e);
         updated = true;
     }
@@ -204,11 +204,11 @@ fn store_dest(db: &mut Db, key: &[u8], now: u64, s: Vec<u8>) {
     match db.get(key, now) {
         Some(e) => {
             e.value = Value::Str(s);
-            e.raw = true;
+            e.set_raw(true);
         }
         None => {
             let mut e = Entry::new(Value::Str(s));
-            e.raw = true;
+            e.set_raw(true);
             db.set_entry(key, e);
         }
     }

@@ -718,7 +718,7 @@ fn append(ex: &mut Exec, a: &mut Args) -> CmdResult {
     }
     let (e, created) = write_str(db, key, now)?;
     if !created {
-        e.raw = true;
+        e.set_raw(true);
     }
     let s = str_mut(e);
     s.extend_from_slice(val);
@@ -793,7 +793,7 @@ fn setrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
         return Err(TOO_BIG);
     }
     let (e, _) = write_str(db, key, now)?;
-    e.raw = true;
+    e.set_raw(true);
     let s = str_mut(e);
     if s.len() < offset + val.len() {
         s.resize(offset + val.len(), 0);
@@ -824,7 +824,7 @@ fn incr_generic(ex: &mut Exec, key: &[u8], by: i64) -> CmdResult {
             let s = str_mut(e);
             s.clear();
             s.extend_from_slice(text);
-            e.raw = false;
+            e.set_raw(false);
         }
         None => db.set(key, Value::Str(text.to_vec())),
     }
@@ -915,7 +915,7 @@ fn incrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
     match db.get(key, now) {
         Some(e) => {
             *str_mut(e) = new.clone();
-            e.raw = false;
+            e.set_raw(false);
         }
         None => db.set(key, Value::Str(new.clone())),
     }
@@ -1034,7 +1034,7 @@ fn setbit(ex: &mut Exec, a: &mut Args) -> CmdResult {
     };
     let now = ex.now;
     let (e, _) = write_str(ex.db(), key, now)?;
-    e.raw = true;
+    e.set_raw(true);
     let old = bits::setbit(str_mut(e), offset, on);
     ex.reply.int(old as i64);
     Ok(())
@@ -1131,7 +1131,7 @@ fn bitop_store(db: &mut Db, dest: &[u8], result: Vec<u8>) -> i64 {
         db.remove(dest);
     } else {
         let mut e = Entry::new(Value::Str(result));
-        e.raw = true;
+        e.set_raw(true);
         db.set_entry(dest, e);
     }
     n
@@ -1168,7 +1168,7 @@ fn bitfield_generic(ex: &mut Exec, a: &mut Args, ro: bool) -> CmdResult {
         }
         read_str(db, key, now)?;
         let (e, _) = write_str(db, key, now)?;
-        e.raw = true;
+        e.set_raw(true);
         plan.execute(str_mut(e))
     } else {
         let mut tmp = read_str(db, key, now)?

@@ -56,13 +56,12 @@ pub struct Entry {
     /// Absolute expiry in unix milliseconds; 0 means none. Change it only through
     /// `Db` (`set_expire`, `set_entry`...), which keeps the volatile index right.
     pub expire_at: u64,
-    /// Where this key sits in its db's volatile index (`NOT_VOLATILE` if absent).
-    vol: u32,
+    /// Where this key sits in its db's volatile index (low 31 bits,
+    /// `NOT_VOLATILE` if absent) and, in the top bit, the `raw` flag: packed so an
+    /// entry stays 48 bytes (a million keys: 8 MB less).
+    meta: u32,
     /// Last access, in seconds since the shard started (for OBJECT IDLETIME).
     pub access: u32,
-    /// Set when a string was modified in place (APPEND, SETRANGE, ...): Redis then
-    /// reports the `raw` encoding whatever the length.
-    pub raw: bool,
 }
 
 thread_local! {
@@ -87,10 +86,35 @@ impl Entry {
         Entry {
             value,
             expire_at: 0,
-            vol: NOT_VOLATILE,
+            meta: NOT_VOLATILE,
             access: clock(),
-            raw: false,
         }
+    }
+
+    /// Whether a string was modified in place (APPEND, SETRANGE, ...): Redis then
+    /// reports the `raw` encoding whatever the length.
+    #[inline]
+    pub fn is_raw(&self) -> bool {
+        self.meta & RAW_BIT != 0
+    }
+
+    #[inline]
+    pub fn set_raw(&mut self, raw: bool) {
+        if raw {
+            self.meta |= RAW_BIT;
+        } else {
+            self.meta &= !RAW_BIT;
+        }
+    }
+
+    #[inline]
+    fn vol(&self) -> u32 {
+        self.meta & !RAW_BIT
+    }
+
+    #[inline]
+    fn set_vol(&mut self, v: u32) {
+        self.meta = (self.meta & RAW_BIT) | (v & !RAW_BIT);
     }
 
     #[inline]
@@ -102,7 +126,7 @@ impl Entry {
     pub fn encoding(&self) -> &'static str {
         match &self.value {
             Value::Str(s) => {
-                if self.raw {
+                if self.is_raw() {
                     "raw"
                 } else if s.len() <= 20 && crate::protocol::parse_i64(s).is_some() {
                     "int"
@@ -149,7 +173,8 @@ pub fn take_ready_pending() -> bool {
     READY_PENDING.with(|c| c.replace(false))
 }
 
-const NOT_VOLATILE: u32 = u32::MAX;
+const NOT_VOLATILE: u32 = u32::MAX >> 1;
+const RAW_BIT: u32 = 1 << 31;
 
 /// One database of one shard.
 #[derive(Default)]
@@ -238,7 +263,7 @@ impl Db {
         if let Some(&moved) = self.volatile_keys.get(idx)
             && let Some((_, e)) = self.dict.at_mut(moved)
         {
-            e.vol = idx as u32;
+            e.set_vol(idx as u32);
         }
     }
 
@@ -247,14 +272,14 @@ impl Db {
         let Some((_, e)) = self.dict.at_mut(pos) else {
             return;
         };
-        match (e.expire_at != 0, e.vol != NOT_VOLATILE) {
+        match (e.expire_at != 0, e.vol() != NOT_VOLATILE) {
             (true, false) => {
-                e.vol = self.volatile_keys.len() as u32;
+                e.set_vol(self.volatile_keys.len() as u32);
                 self.volatile_keys.push(pos);
             }
             (false, true) => {
-                let idx = e.vol;
-                e.vol = NOT_VOLATILE;
+                let idx = e.vol();
+                e.set_vol(NOT_VOLATILE);
                 self.untrack(idx);
             }
             _ => {}
@@ -263,16 +288,16 @@ impl Db {
 
     /// Takes a removed entry out of the index and clears its stale index slot.
     fn forget(&mut self, mut e: Entry) -> Entry {
-        if e.vol != NOT_VOLATILE {
-            self.untrack(e.vol);
-            e.vol = NOT_VOLATILE;
+        if e.vol() != NOT_VOLATILE {
+            self.untrack(e.vol());
+            e.set_vol(NOT_VOLATILE);
         }
         e
     }
 
     /// Replaces the entry at a position found by [`find`](Self::find).
     pub fn replace_at(&mut self, pos: u32, mut entry: Entry) {
-        entry.vol = NOT_VOLATILE;
+        entry.set_vol(NOT_VOLATILE);
         let Some((_, e)) = self.dict.at_mut(pos) else {
             return;
         };
@@ -303,7 +328,7 @@ impl Db {
 
     /// Stores a whole entry (value + expiry), replacing any previous one.
     pub fn set_entry(&mut self, key: &[u8], mut entry: Entry) {
-        entry.vol = NOT_VOLATILE;
+        entry.set_vol(NOT_VOLATILE);
         let volatile = entry.expire_at != 0;
         // A replaced key counts as created too: RENAME onto a key whose string
         // a blocked client was ignoring brings it a list.
@@ -387,7 +412,7 @@ impl Db {
         assert_eq!(with_ttl, self.volatile_keys.len());
         for (i, &pos) in self.volatile_keys.iter().enumerate() {
             let (_, e) = self.dict.at(pos).expect("indexed slot is occupied");
-            assert_eq!(e.vol as usize, i);
+            assert_eq!(e.vol() as usize, i);
             assert_ne!(e.expire_at, 0);
         }
     }
@@ -480,6 +505,11 @@ mod tests {
                 db.check_index();
             }
         }
+    }
+
+    #[test]
+    fn entry_is_compact() {
+        assert!(std::mem::size_of::<Entry>() <= 48);
     }
 
     #[test]
