@@ -1,5 +1,802 @@
-//! The hash family. (Being written.)
+//! The hash family: HSET and friends, counters, HRANDFIELD, HSCAN.
+//!
+//! Every command touches one key, so all run on the key's shard. Replies, errors
+//! and their order (argument errors before WRONGTYPE where Redis parses first) are
+//! Redis 7.0's; the encodings (`listpack`/`hashtable`) live in `store::hash`.
 
-use super::table::CommandSpec;
+use std::cell::Cell;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+use super::args::eq_ic;
+use super::string::add_long_double;
+use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::{Args, CmdError, CmdResult, Exec, arity_error};
+use crate::cmd;
+use crate::protocol::{Reply, parse_i64};
+use crate::shard::Stats;
+use crate::store::hash::Hash;
+use crate::store::{Db, Value, clock};
+use crate::util::glob_match;
+
+const W: u32 = flag::WRITE;
+const R: u32 = flag::READONLY;
+const F: u32 = flag::FAST;
+const D: u32 = flag::DENYOOM;
+const RH: u32 = acl::READ | acl::HASH;
+const WH: u32 = acl::WRITE | acl::HASH;
+const K1: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd!(
+        "hset",
+        -4,
+        W | D | F,
+        K1,
+        WH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Creates or modifies the value of a field in a hash.",
+        Handler::Shard(hset)
+    ),
+    cmd!(
+        "hmset",
+        -4,
+        W | D | F,
+        K1,
+        WH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Sets the values of multiple fields.",
+        Handler::Shard(hmset)
+    ),
+    cmd!(
+        "hsetnx",
+        4,
+        W | D | F,
+        K1,
+        WH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Sets the value of a field in a hash only when the field doesn't exist.",
+        Handler::Shard(hsetnx)
+    ),
+    cmd!(
+        "hget",
+        3,
+        R | F,
+        K1,
+        RH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Returns the value of a field in a hash.",
+        Handler::Shard(hget)
+    ),
+    cmd!(
+        "hmget",
+        -3,
+        R | F,
+        K1,
+        RH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Returns the values of all fields in a hash.",
+        Handler::Shard(hmget)
+    ),
+    cmd!(
+        "hdel",
+        -3,
+        W | F,
+        K1,
+        WH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        Handler::Shard(hdel)
+    ),
+    cmd!(
+        "hlen",
+        2,
+        R | F,
+        K1,
+        RH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Returns the number of fields in a hash.",
+        Handler::Shard(hlen)
+    ),
+    cmd!(
+        "hstrlen",
+        3,
+        R | F,
+        K1,
+        RH | acl::FAST,
+        "hash",
+        "3.2.0",
+        "Returns the length of the value of a field.",
+        Handler::Shard(hstrlen)
+    ),
+    cmd!(
+        "hexists",
+        3,
+        R | F,
+        K1,
+        RH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Determines whether a field exists in a hash.",
+        Handler::Shard(hexists)
+    ),
+    cmd!(
+        "hkeys",
+        2,
+        R,
+        K1,
+        RH | acl::SLOW,
+        "hash",
+        "2.0.0",
+        "Returns all fields in a hash.",
+        Handler::Shard(hkeys)
+    ),
+    cmd!(
+        "hvals",
+        2,
+        R,
+        K1,
+        RH | acl::SLOW,
+        "hash",
+        "2.0.0",
+        "Returns all values in a hash.",
+        Handler::Shard(hvals)
+    ),
+    cmd!(
+        "hgetall",
+        2,
+        R,
+        K1,
+        RH | acl::SLOW,
+        "hash",
+        "2.0.0",
+        "Returns all fields and values in a hash.",
+        Handler::Shard(hgetall)
+    ),
+    cmd!(
+        "hincrby",
+        4,
+        W | D | F,
+        K1,
+        WH | acl::FAST,
+        "hash",
+        "2.0.0",
+        "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        Handler::Shard(hincrby)
+    ),
+    cmd!(
+        "hincrbyfloat",
+        4,
+        W | D | F,
+        K1,
+        WH | acl::FAST,
+        "hash",
+        "2.6.0",
+        "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        Handler::Shard(hincrbyfloat)
+    ),
+    cmd!(
+        "hrandfield",
+        -2,
+        R,
+        K1,
+        RH | acl::SLOW,
+        "hash",
+        "6.2.0",
+        "Returns one or more random fields from a hash.",
+        Handler::Shard(hrandfield)
+    ),
+    cmd!(
+        "hscan",
+        -3,
+        R,
+        K1,
+        RH | acl::SLOW,
+        "hash",
+        "2.8.0",
+        "Iterates over fields and values of a hash.",
+        Handler::Shard(hscan)
+    ),
+];
+
+// ---- lookups ----
+
+/// The hash at `key` for reading (`None` when missing); counts a keyspace hit or
+/// miss as Redis's `lookupKeyRead` does, whatever the type.
+fn read_hash<'a>(
+    db: &'a mut Db,
+    stats: &Stats,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a Hash>, CmdError> {
+    let e = db.get(key, now);
+    Stats::add(
+        if e.is_some() {
+            &stats.hits
+        } else {
+            &stats.misses
+        },
+        1,
+    );
+    match e {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Hash(h) => Ok(Some(h)),
+            _ => Err(CmdError::WrongType),
+        },
+    }
+}
+
+/// The existing hash at `key` for writing (`None` when missing).
+fn hash_mut<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut Hash>, CmdError> {
+    match db.get(key, now) {
+        None => Ok(None),
+        Some(e) => match &mut e.value {
+            Value::Hash(h) => Ok(Some(h)),
+            _ => Err(CmdError::WrongType),
+        },
+    }
+}
+
+/// The hash at `key` for writing, created empty when missing (the caller makes
+/// sure it does not stay empty).
+fn hash_or_create<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<&'a mut Hash, CmdError> {
+    let e = match db.find(key, now) {
+        Some(pos) => {
+            let (_, e) = db.dict.at_mut(pos).expect("position of a key just found");
+            if !matches!(e.value, Value::Hash(_)) {
+                return Err(CmdError::WrongType);
+            }
+            e.access = clock();
+            e
+        }
+        None => db.entry_or_insert_with(key, now, || Value::Hash(Hash::new())),
+    };
+    match &mut e.value {
+        Value::Hash(h) => Ok(h),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+// ---- setting ----
+
+fn hset(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    hset_generic(ex, a, "hset")
+}
+
+fn hmset(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    hset_generic(ex, a, "hmset")
+}
+
+/// HSET answers the number of new fields, HMSET `+OK`.
+fn hset_generic(ex: &mut Exec, a: &mut Args, name: &str) -> CmdResult {
+    let key = a.next()?;
+    let pairs = a.rest();
+    if !pairs.len().is_multiple_of(2) {
+        return Err(CmdError::Msg(arity_error(name)));
+    }
+    let now = ex.now;
+    let h = hash_or_create(&mut ex.store.dbs[ex.db], key, now)?;
+    h.convert_for(pairs.iter().map(|p| &p[..]));
+    let mut created = 0;
+    for p in pairs.chunks_exact(2) {
+        created += h.set(&p[0], &p[1]) as usize;
+    }
+    if name == "hset" {
+        ex.reply.int(created as i64);
+    } else {
+        ex.reply.ok();
+    }
+    Ok(())
+}
+
+fn hsetnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let field = a.next()?;
+    let value = a.next()?;
+    let now = ex.now;
+    let h = hash_or_create(&mut ex.store.dbs[ex.db], key, now)?;
+    // Redis 7.0 checks the lengths only when it sets: an existing field leaves a
+    // listpack alone, however long the refused value.
+    let set = !h.contains(field) && h.set(field, value);
+    ex.reply.int(set as i64);
+    Ok(())
+}
+
+fn hdel(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let now = ex.now;
+    let db = &mut ex.store.dbs[ex.db];
+    let Some(h) = hash_mut(db, key, now)? else {
+        ex.reply.int(0);
+        return Ok(());
+    };
+    let mut deleted = 0;
+    for f in a.rest() {
+        if h.remove(f) {
+            deleted += 1;
+            if h.is_empty() {
+                break;
+            }
+        }
+    }
+    if h.is_empty() {
+        db.remove(key);
+    }
+    ex.reply.int(deleted);
+    Ok(())
+}
+
+// ---- reading ----
+
+fn hget(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let field = a.next()?;
+    let now = ex.now;
+    let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+    match h.and_then(|h| h.get(field)) {
+        Some(v) => ex.reply.bulk(v),
+        None => ex.reply.null(),
+    }
+    Ok(())
+}
+
+fn hmget(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let fields = a.rest();
+    let now = ex.now;
+    let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+    ex.reply.array(fields.len());
+    for f in fields {
+        match h.and_then(|h| h.get(f)) {
+            Some(v) => ex.reply.bulk(v),
+            None => ex.reply.null(),
+        }
+    }
+    Ok(())
+}
+
+fn hlen(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let now = ex.now;
+    let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+    ex.reply.int(h.map_or(0, Hash::len) as i64);
+    Ok(())
+}
+
+fn hstrlen(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let field = a.next()?;
+    let now = ex.now;
+    let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+    ex.reply
+        .int(h.and_then(|h| h.get(field)).map_or(0, <[u8]>::len) as i64);
+    Ok(())
+}
+
+fn hexists(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let field = a.next()?;
+    let now = ex.now;
+    let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+    ex.reply.int(h.is_some_and(|h| h.contains(field)) as i64);
+    Ok(())
+}
+
+/// What HKEYS, HVALS and HGETALL return.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Fields,
+    Values,
+    Both,
+}
+
+fn hgetall_generic(ex: &mut Exec, a: &mut Args, part: Part) -> CmdResult {
+    let key = a.next()?;
+    let now = ex.now;
+    let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+    let n = h.map_or(0, Hash::len);
+    // HGETALL is a map in RESP3 (also when empty), the others flat arrays.
+    if part == Part::Both {
+        ex.reply.map(n);
+    } else {
+        ex.reply.array(n);
+    }
+    if let Some(h) = h {
+        for (f, v) in h.iter() {
+            if part != Part::Values {
+                ex.reply.bulk(f);
+            }
+            if part != Part::Fields {
+                ex.reply.bulk(v);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hkeys(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    hgetall_generic(ex, a, Part::Fields)
+}
+
+fn hvals(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    hgetall_generic(ex, a, Part::Values)
+}
+
+fn hgetall(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    hgetall_generic(ex, a, Part::Both)
+}
+
+// ---- counters ----
+
+fn hincrby(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let field = a.next()?;
+    let incr = a.next_i64()?;
+    let now = ex.now;
+    let h = hash_or_create(&mut ex.store.dbs[ex.db], key, now)?;
+    let cur = match h.get(field) {
+        Some(v) => parse_i64(v).ok_or(CmdError::Static("ERR hash value is not an integer"))?,
+        None => 0,
+    };
+    let new = cur.checked_add(incr).ok_or(CmdError::Overflow)?;
+    let mut b = itoa::Buffer::new();
+    h.set(field, b.format(new).as_bytes());
+    ex.reply.int(new);
+    Ok(())
+}
+
+/// Redis's `MAX_LONG_DOUBLE_CHARS`: its `string2ld` refuses a string this long
+/// or longer (the C helper behind `add_long_double` takes one byte more).
+const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+
+fn hincrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let field = a.next()?;
+    let incr = a.next()?;
+    if incr.len() >= MAX_LONG_DOUBLE_CHARS {
+        return Err(CmdError::NotFloat);
+    }
+    // The increment is checked before the key is looked up, and a finite
+    // increment added to nothing cannot overflow: any error here is the
+    // increment's own.
+    match add_long_double(None, incr) {
+        Ok(_) => {}
+        Err(CmdError::NotFloat) => return Err(CmdError::NotFloat),
+        Err(_) => return Err(CmdError::Static("ERR value is NaN or Infinity")),
+    }
+    let now = ex.now;
+    let h = hash_or_create(&mut ex.store.dbs[ex.db], key, now)?;
+    let not_float = CmdError::Static("ERR hash value is not a float");
+    let cur = h.get(field);
+    if cur.is_some_and(|v| v.len() >= MAX_LONG_DOUBLE_CHARS) {
+        return Err(not_float);
+    }
+    let new = add_long_double(cur, incr).map_err(|e| match e {
+        CmdError::NotFloat => not_float,
+        e => e,
+    })?;
+    h.set(field, &new);
+    ex.reply.bulk(&new);
+    Ok(())
+}
+
+// ---- HRANDFIELD ----
+
+thread_local! {
+    /// This thread's xorshift state for HRANDFIELD, randomly seeded.
+    static RNG: Cell<u64> = Cell::new({
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64) | 1
+    });
+}
+
+/// A fast xorshift (sampling only, nothing security-related).
+fn rand() -> u64 {
+    RNG.with(|c| {
+        let mut x = c.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        c.set(x);
+        x
+    })
+}
+
+fn hrandfield(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    if a.is_empty() {
+        let now = ex.now;
+        let h = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)?;
+        match h.and_then(|h| h.random(&mut rand)) {
+            Some((f, _)) => ex.reply.bulk(f),
+            None => ex.reply.null(),
+        }
+        return Ok(());
+    }
+    let l = a.next_i64()?;
+    if l == i64::MIN {
+        return Err(CmdError::Static(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let withvalues = match a.rest() {
+        [] => false,
+        [opt] if eq_ic(opt, "withvalues") => true,
+        _ => return Err(CmdError::Syntax),
+    };
+    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+        return Err(CmdError::Static("ERR value is out of range"));
+    }
+    let now = ex.now;
+    let resp3 = ex.reply.resp3();
+    let Some(h) = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)? else {
+        ex.reply.array(0);
+        return Ok(());
+    };
+    let count = l.unsigned_abs() as usize;
+    if count == 0 {
+        ex.reply.array(0);
+        return Ok(());
+    }
+    let shape = Shape { withvalues, resp3 };
+    let r = &mut ex.reply;
+    if l < 0 || count == 1 {
+        // Repeats allowed: independent draws, in random order.
+        shape.header(r, count);
+        for _ in 0..count {
+            if let Some((f, v)) = h.random(&mut rand) {
+                shape.pair(r, f, v);
+            }
+        }
+    } else {
+        let pairs = h.random_distinct(count, &mut rand);
+        shape.header(r, pairs.len());
+        for (f, v) in pairs {
+            shape.pair(r, f, v);
+        }
+    }
+    Ok(())
+}
+
+/// How HRANDFIELD with a count lays its reply out: RESP2 flattens the pairs of
+/// WITHVALUES, RESP3 nests each pair in a 2-element array.
+struct Shape {
+    withvalues: bool,
+    resp3: bool,
+}
+
+impl Shape {
+    fn header(&self, r: &mut Reply, n: usize) {
+        r.array(if self.withvalues && !self.resp3 {
+            n * 2
+        } else {
+            n
+        });
+    }
+
+    fn pair(&self, r: &mut Reply, f: &[u8], v: &[u8]) {
+        if self.withvalues && self.resp3 {
+            r.array(2);
+        }
+        r.bulk(f);
+        if self.withvalues {
+            r.bulk(v);
+        }
+    }
+}
+
+// ---- HSCAN ----
+
+/// A SCAN cursor as Redis's `parseScanCursorOrReply` reads it (`strtoul`, base
+/// 10): no leading space, an optional sign (`-1` wraps around), nothing after the
+/// digits, no overflow; the text stops at a NUL byte as a C string does.
+fn parse_cursor(s: &[u8]) -> Option<u64> {
+    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
+    let Some(&first) = s.first() else {
+        return Some(0);
+    };
+    if matches!(first, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        return None;
+    }
+    let (neg, digits) = match first {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut n = 0u64;
+    for &d in digits {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
+fn hscan(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let cursor = parse_cursor(a.next()?).ok_or(CmdError::Static("ERR invalid cursor"))?;
+    let now = ex.now;
+    let Some(h) = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)? else {
+        ex.reply.array(2);
+        ex.reply.bulk(b"0");
+        ex.reply.array(0);
+        return Ok(());
+    };
+    // Options are read only for an existing hash, as Redis does.
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    while !a.is_empty() {
+        if a.eat("COUNT") {
+            let n = a.next_i64()?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = n as usize;
+        } else if a.eat("MATCH") {
+            let p = a.next()?;
+            pattern = (&p[..] != b"*").then_some(&p[..]);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let mut found: Vec<(&[u8], &[u8])> = Vec::new();
+    let next = h.scan(cursor, count, |f, v| {
+        if pattern.is_none_or(|p| glob_match(p, f, false)) {
+            found.push((f, v));
+        }
+    });
+    let r = &mut ex.reply;
+    r.array(2);
+    r.bulk_int(next as i64);
+    r.array(found.len() * 2);
+    for (f, v) in found {
+        r.bulk(f);
+        r.bulk(v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::run;
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn cursor_parsing_is_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-0"), Some(0));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b" 1"), None);
+        assert_eq!(parse_cursor(b"1 "), None);
+        assert_eq!(parse_cursor(b"+"), None);
+        assert_eq!(parse_cursor(b"0x1"), None);
+        assert_eq!(parse_cursor(b"5\0junk"), Some(5));
+    }
+
+    #[test]
+    fn set_get_delete() {
+        let mut st = Store::default();
+        assert_eq!(
+            run(&mut st, &["hset", "h", "a", "1", "b", "2", "a", "3"]),
+            ":2\r\n"
+        );
+        assert_eq!(run(&mut st, &["hget", "h", "a"]), "$1\r\n3\r\n");
+        assert_eq!(
+            run(&mut st, &["hset", "h", "a"]),
+            "-ERR wrong number of arguments for 'hset' command\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["hmset", "h", "a", "1", "c"]),
+            "-ERR wrong number of arguments for 'hmset' command\r\n"
+        );
+        assert_eq!(run(&mut st, &["hmset", "h", "c", "x"]), "+OK\r\n");
+        assert_eq!(run(&mut st, &["hsetnx", "h", "c", "y"]), ":0\r\n");
+        assert_eq!(run(&mut st, &["hsetnx", "h", "d", "y"]), ":1\r\n");
+        assert_eq!(
+            run(&mut st, &["hmget", "h", "a", "zz", "d"]),
+            "*3\r\n$1\r\n3\r\n$-1\r\n$1\r\ny\r\n"
+        );
+        assert_eq!(run(&mut st, &["hlen", "h"]), ":4\r\n");
+        assert_eq!(run(&mut st, &["hstrlen", "h", "a"]), ":1\r\n");
+        assert_eq!(run(&mut st, &["hexists", "h", "zz"]), ":0\r\n");
+        assert_eq!(
+            run(&mut st, &["hkeys", "h"]),
+            "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n"
+        );
+        assert_eq!(run(&mut st, &["hdel", "h", "a", "a", "b", "zz"]), ":2\r\n");
+        assert_eq!(run(&mut st, &["hdel", "h", "c", "d", "x"]), ":2\r\n");
+        assert_eq!(run(&mut st, &["exists", "h"]), ":0\r\n");
+        assert_eq!(run(&mut st, &["hgetall", "h"]), "*0\r\n");
+        run(&mut st, &["set", "s", "v"]);
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        for cmd in [
+            &["hset", "s", "f", "v"][..],
+            &["hget", "s", "f"],
+            &["hdel", "s", "f"],
+            &["hincrby", "s", "f", "1"],
+            &["hrandfield", "s"],
+            &["hscan", "s", "0"],
+        ] {
+            assert_eq!(run(&mut st, cmd), wrong, "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn counters() {
+        let mut st = Store::default();
+        assert_eq!(run(&mut st, &["hincrby", "h", "n", "5"]), ":5\r\n");
+        assert_eq!(
+            run(&mut st, &["hincrby", "h", "n", "x"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["hincrby", "h", "n", "9223372036854775807"]),
+            "-ERR increment or decrement would overflow\r\n"
+        );
+        run(&mut st, &["hset", "h", "s", "abc"]);
+        assert_eq!(
+            run(&mut st, &["hincrby", "h", "s", "1"]),
+            "-ERR hash value is not an integer\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["hincrbyfloat", "h", "s", "1"]),
+            "-ERR hash value is not a float\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["hincrbyfloat", "h", "n", "0.1"]),
+            "$3\r\n5.1\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["hincrbyfloat", "h", "n", "abc"]),
+            "-ERR value is not a valid float\r\n"
+        );
+        assert_eq!(
+            run(&mut st, &["hincrbyfloat", "x", "n", "inf"]),
+            "-ERR value is NaN or Infinity\r\n"
+        );
+        assert_eq!(run(&mut st, &["exists", "x"]), ":0\r\n");
+        run(&mut st, &["hset", "h", "big", "1e4932"]);
+        assert_eq!(
+            run(&mut st, &["hincrbyfloat", "h", "big", "1e4932"]),
+            "-ERR increment would produce NaN or Infinity\r\n"
+        );
+    }
+
+    fn encoding(st: &Store, key: &str) -> &'static str {
+        st.dbs[0]
+            .dict
+            .get(key.as_bytes())
+            .map_or("none", |e| e.encoding())
+    }
+
+    #[test]
+    fn encodings_follow_redis() {
+        let mut st = Store::default();
+        let long = "x".repeat(65);
+        run(&mut st, &["hset", "h", "a", "1"]);
+        assert_eq!(encoding(&st, "h"), "listpack");
+        run(&mut st, &["hsetnx", "h", "a", &long]);
+        assert_eq!(encoding(&st, "h"), "listpack");
+        run(&mut st, &["hincrby", "h", &long, "1"]);
+        assert_eq!(encoding(&st, "h"), "hashtable");
+        // One long argument converts before anything is set.
+        run(&mut st, &["hset", "h2", "a", "1", "b", &long]);
+        assert_eq!(encoding(&st, "h2"), "hashtable");
+    }
+}

@@ -871,7 +871,7 @@ unsafe extern "C" {
 }
 
 /// `current + incr` in C `long double`, printed as Redis does.
-fn add_long_double(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, CmdError> {
+pub(crate) fn add_long_double(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, CmdError> {
     let mut out = vec![0u8; 5 * 1024 + 64];
     let mut len = 0usize;
     let (cp, cl) = cur.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
