@@ -10,7 +10,7 @@
 
 /* Parses like Redis's string2ld: no spaces, whole string, no NaN. */
 static int parse_ld(const char *s, size_t len, long double *out) {
-    char buf[5 * 1024 + 1];
+    char buf[5 * 1024]; /* MAX_LONG_DOUBLE_CHARS: Redis refuses 5120 bytes and more */
     char *end;
     if (len == 0 || len >= sizeof(buf)) return 0;
     memcpy(buf, s, len);

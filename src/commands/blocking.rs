@@ -108,7 +108,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             W,
             NK1,
             WZ | acl::SLOW,
-            "sorted_set",
+            "sorted-set",
             "7.0.0",
             "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
             Handler::Shard(zmpop)
@@ -175,7 +175,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         W | F | B,
         KBUT_LAST,
         BZ | acl::FAST,
-        "sorted_set",
+        "sorted-set",
         "5.0.0",
         "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         Handler::Conn(blocking_cmd)
@@ -186,7 +186,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         W | F | B,
         KBUT_LAST,
         BZ | acl::FAST,
-        "sorted_set",
+        "sorted-set",
         "5.0.0",
         "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         Handler::Conn(blocking_cmd)
@@ -197,7 +197,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         W | B,
         NK2,
         BZ,
-        "sorted_set",
+        "sorted-set",
         "7.0.0",
         "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         Handler::Conn(blocking_cmd)

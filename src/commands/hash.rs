@@ -537,6 +537,7 @@ fn hrandfield(ex: &mut Exec, a: &mut Args) -> CmdResult {
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::Static("ERR value is out of range"));
     }
+    super::check_random_repeats(l)?;
     let now = ex.now;
     let resp3 = ex.reply.resp3();
     let Some(h) = read_hash(&mut ex.store.dbs[ex.db], ex.stats, key, now)? else {

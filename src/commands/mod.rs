@@ -128,6 +128,21 @@ pub fn unknown_command_error(argv: &[Bytes]) -> String {
     format!("ERR unknown command '{name}', with args beginning with: {args}")
 }
 
+/// Largest negative count SRANDMEMBER / HRANDFIELD / ZRANDMEMBER serve: the
+/// reply is built in memory, and Redis itself falls over long before a count
+/// near -LONG_MAX completes. Bad input must not take the server down.
+pub const MAX_RANDOM_REPEATS: i64 = 1 << 24;
+
+/// Refuses a negative random-member count beyond [`MAX_RANDOM_REPEATS`].
+pub fn check_random_repeats(n: i64) -> CmdResult {
+    if n < -MAX_RANDOM_REPEATS {
+        return Err(CmdError::Msg(format!(
+            "ERR value is out of range, value must between -{MAX_RANDOM_REPEATS} and 9223372036854775807"
+        )));
+    }
+    Ok(())
+}
+
 pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
 }

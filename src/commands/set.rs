@@ -51,10 +51,6 @@ const KNUM: KeySpec = KeySpec::NumKeys {
     step: 1,
 };
 
-/// Largest SRANDMEMBER negative count served: the reply is built in memory, and
-/// Redis itself falls over long before a count near -LONG_MAX completes.
-const MAX_RANDOM_REPEATS: i64 = 1 << 24;
-
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "sadd",
@@ -622,11 +618,7 @@ fn srandmember(ex: &mut Exec, a: &mut Args) -> CmdResult {
         },
         Some(0) => r.array(0),
         Some(n) if n < 0 => {
-            if n < -MAX_RANDOM_REPEATS {
-                return Err(CmdError::Msg(format!(
-                    "ERR value is out of range, value must between -{MAX_RANDOM_REPEATS} and 9223372036854775807"
-                )));
-            }
+            super::check_random_repeats(n)?;
             let n = n.unsigned_abs() as usize;
             r.array(n);
             for _ in 0..n {

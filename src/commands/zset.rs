@@ -1286,6 +1286,7 @@ fn zrandmember(ex: &mut Exec, a: &mut Args) -> CmdResult {
     if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::Static("ERR value is out of range"));
     }
+    super::check_random_repeats(l)?;
     let (count, uniq) = (l.unsigned_abs(), l >= 0);
     let Some(z) = zread(&mut ex.store.dbs[ex.db], key, ex.now, ex.stats)? else {
         ex.reply.array(0);
