@@ -119,7 +119,7 @@ fn timeouts_and_bad_timeouts() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(
         s(&c.cmd(&["BRPOPLPUSH", "none1", "none2", "0.05"])),
-        "$-1\r\n"
+        "*-1\r\n"
     );
     assert_eq!(s(&c.cmd(&["BZPOPMIN", "none1", "0.05"])), "*-1\r\n");
     assert_eq!(

@@ -888,7 +888,9 @@ async fn wait_and_serve(
             },
             Event::Timeout => {
                 forget(c, &req.keys, id).await;
-                write_served(&mut c.reply(), &req.op, None);
+                // Every blocking command times out with a null array, BLMOVE too
+                // (unlike its immediate null inside MULTI), as in Redis.
+                c.reply().null_array();
                 return Ok(());
             }
             Event::Gone => {

@@ -104,7 +104,8 @@ struct Opts {
 
 /// Whether every key `pattern` can form lives on `shard` (see the module docs).
 fn pattern_local(pattern: &[u8], key_shard: usize, nshards: usize) -> bool {
-    if nshards == 1 || pattern == b"#" {
+    // `#` is the element itself; a pattern without `*` names no key at all.
+    if nshards == 1 || pattern == b"#" || !pattern.contains(&b'*') {
         return true;
     }
     let Some(open) = pattern.iter().position(|&b| b == b'{') else {
