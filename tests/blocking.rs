@@ -221,7 +221,7 @@ fn no_value_is_lost_or_served_twice() {
                     round += 1;
                     // Now and then a waiter on a key nobody fills walks away
                     // mid-wait: its queue entries must not stall the others.
-                    if ci == 0 && round % 7 == 0 {
+                    if ci == 0 && round.is_multiple_of(7) {
                         let mut quitter = RawConn::connect(port);
                         quitter.send_cmd(&[b"BLPOP", b"hammer:nobody", b"0"]);
                         thread::sleep(Duration::from_millis(5));
@@ -249,7 +249,7 @@ fn no_value_is_lost_or_served_twice() {
                 for i in 0..PER_PRODUCER {
                     let v = format!("p{pi}-{i}");
                     c.cmd(&["RPUSH", &keys[i % 2], &v]);
-                    if i % 50 == 0 {
+                    if i.is_multiple_of(50) {
                         thread::sleep(Duration::from_millis(2));
                     }
                 }
