@@ -8,28 +8,13 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{RawConn, start_corekv};
+use support::{RawConn, keys_on_each_shard, start_corekv};
 
 const SHARDS: usize = 2;
 
-fn shard_of(key: &str) -> usize {
-    corekv::shard::slot::shard_of(key.as_bytes(), SHARDS)
-}
-
 /// One key per shard, named `<prefix><i>`.
 fn keys_per_shard(prefix: &str) -> Vec<String> {
-    let mut found: Vec<Option<String>> = vec![None; SHARDS];
-    for i in 0..10_000 {
-        let k = format!("{prefix}{i}");
-        let s = shard_of(&k);
-        if found[s].is_none() {
-            found[s] = Some(k);
-        }
-    }
-    found
-        .into_iter()
-        .map(|k| k.expect("a key per shard"))
-        .collect()
+    keys_on_each_shard(prefix, SHARDS)
 }
 
 fn s(reply: &[u8]) -> String {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use redis::{FromRedisValue, Value};
+use support::{q, q_err};
 
 fn shard_of(key: &str) -> usize {
     corekv::shard::slot::shard_of(key.as_bytes(), 2)
@@ -16,26 +16,6 @@ fn key_on(prefix: &str, shard: usize) -> String {
         .map(|i| format!("{prefix}{i}"))
         .find(|k| shard_of(k) == shard)
         .expect("some key lands on every shard")
-}
-
-fn q<T: FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
 }
 
 /// Adds `elements` to `key` in batches; returns how many PFADDs answered 1.

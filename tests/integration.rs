@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::{q, q_err};
+
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -14,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redis::{FromRedisValue, Value};
+use redis::Value;
 use support::{RawConn, escape, split_aggregate};
 
 // ---------------------------------------------------------------------------
@@ -47,28 +49,6 @@ fn keys_on_distinct_shards(prefix: &str, nshards: usize) -> Vec<String> {
         "no key for some shard with prefix {prefix}"
     );
     keys
-}
-
-/// Runs a command through the `redis` crate; panics on any error.
-fn q<T: FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-/// Runs a command that must fail; returns the error text.
-fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
 }
 
 /// Asserts the server on `port` answers `PING` on a brand-new connection.

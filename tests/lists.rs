@@ -6,50 +6,11 @@
 
 mod support;
 
+use support::{keys_on_each_shard, q, q_err};
+
 use std::collections::VecDeque;
 
 use redis::{FromRedisValue, Value};
-
-/// Runs a command; panics on any error.
-fn q<T: FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-/// Runs a command that must fail; returns the error text.
-fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// One key owned by each of `n` shards.
-fn keys_on_each_shard(prefix: &str, n: usize) -> Vec<String> {
-    let mut found: Vec<Option<String>> = vec![None; n];
-    for i in 0..10_000 {
-        let k = format!("{prefix}{i}");
-        let s = corekv::shard::slot::shard_of(k.as_bytes(), n);
-        if found[s].is_none() {
-            found[s] = Some(k);
-        }
-        if found.iter().all(Option::is_some) {
-            break;
-        }
-    }
-    found
-        .into_iter()
-        .map(|k| k.expect("a key per shard"))
-        .collect()
-}
 
 /// A small deterministic PRNG (xorshift64*).
 struct Rng(u64);

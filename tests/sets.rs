@@ -4,13 +4,13 @@
 
 mod support;
 
+use support::{q, q_err};
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use redis::FromRedisValue;
 
 const SHARDS: usize = 2;
 
@@ -39,26 +39,6 @@ fn same_shard_as(prefix: &str, other: &str) -> String {
         .map(|i| format!("{prefix}{i}"))
         .find(|k| k != other && corekv::shard::slot::shard_of(k.as_bytes(), SHARDS) == want)
         .expect("a key on the wanted shard")
-}
-
-fn q<T: FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<redis::Value>(con) {
-        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
-        Err(e) => e.to_string(),
-    }
 }
 
 fn members(con: &mut redis::Connection, args: &[&str]) -> HashSet<String> {

@@ -4,27 +4,7 @@
 
 mod support;
 
-use redis::{FromRedisValue, Value};
-
-fn q<T: FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+use support::{q, q_err};
 
 /// `n` keys `<prefix><i>`, one per shard of a 2-shard server, first on shard 0.
 fn split_keys(prefix: &str) -> (String, String) {

@@ -17,7 +17,8 @@ use bytes::Bytes;
 use futures::future::{Either, LocalBoxFuture};
 
 use super::string::{keys_by_shard, lock_parts};
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::table::keys::*;
+use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
 use crate::protocol::{Reply, parse_i64};
@@ -36,26 +37,6 @@ const WL: u32 = acl::WRITE | acl::LIST;
 const WZ: u32 = acl::WRITE | acl::SORTEDSET;
 const BL: u32 = acl::WRITE | acl::LIST | acl::SLOW | acl::BLOCKING;
 const BZ: u32 = acl::WRITE | acl::SORTEDSET | acl::SLOW | acl::BLOCKING;
-const K12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const KBUT_LAST: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -2,
-    step: 1,
-};
-const NK1: KeySpec = KeySpec::NumKeys {
-    numkeys: 1,
-    first: 1,
-    step: 1,
-};
-const NK2: KeySpec = KeySpec::NumKeys {
-    numkeys: 2,
-    first: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {

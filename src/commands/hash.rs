@@ -8,7 +8,8 @@ use std::cell::Cell;
 
 use super::args::eq_ic;
 use super::string::add_long_double;
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::table::keys::*;
+use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec, arity_error};
 use crate::cmd;
 use crate::protocol::{Reply, parse_i64};
@@ -23,11 +24,6 @@ const F: u32 = flag::FAST;
 const D: u32 = flag::DENYOOM;
 const RH: u32 = acl::READ | acl::HASH;
 const WH: u32 = acl::WRITE | acl::HASH;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(

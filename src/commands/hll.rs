@@ -12,6 +12,7 @@ use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
 use super::cross::gather;
+use super::table::keys::*;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
@@ -20,16 +21,6 @@ use crate::shard::Shard;
 use crate::store::hll::{self, HllError, REGISTERS};
 use crate::store::{Db, Entry, Value, now_ms};
 
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KALL: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
 const H: u32 = acl::HYPERLOGLOG;
 
 pub static COMMANDS: &[CommandSpec] = &[

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::string::{keys_by_shard, lock_parts};
+use super::table::keys::*;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
@@ -20,26 +21,6 @@ const W: u32 = flag::WRITE;
 const R: u32 = flag::READONLY;
 const F: u32 = flag::FAST;
 const KS: u32 = acl::KEYSPACE;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const KALL: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const K2: KeySpec = KeySpec::Range {
-    first: 2,
-    last: 2,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {

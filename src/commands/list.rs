@@ -9,7 +9,8 @@
 use bytes::BufMut;
 
 use super::args::eq_ic;
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::table::keys::*;
+use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
 use crate::protocol::{Reply, parse_i64};
@@ -22,11 +23,6 @@ const F: u32 = flag::FAST;
 const D: u32 = flag::DENYOOM;
 const RL: u32 = acl::READ | acl::LIST;
 const WL: u32 = acl::WRITE | acl::LIST;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::cross::{finish_store, gather};
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
+use super::table::keys::*;
+use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
 use crate::protocol::{Reply, parse_i64};
@@ -30,26 +31,6 @@ const F: u32 = flag::FAST;
 const D: u32 = flag::DENYOOM;
 const RS: u32 = acl::READ | acl::SET;
 const WS: u32 = acl::WRITE | acl::SET;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const KALL: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const KNUM: KeySpec = KeySpec::NumKeys {
-    numkeys: 1,
-    first: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
@@ -174,7 +155,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "sintercard",
             -3,
             R,
-            KNUM,
+            NK1,
             RS | acl::SLOW,
             "set",
             "7.0.0",

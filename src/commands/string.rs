@@ -9,6 +9,7 @@ use futures::future::LocalBoxFuture;
 
 use super::args::{eq_ic, parse_f64};
 use super::bits;
+use super::table::keys::*;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
@@ -31,26 +32,6 @@ const RS: u32 = acl::READ | acl::STRING;
 const WS: u32 = acl::WRITE | acl::STRING;
 const RB: u32 = acl::READ | acl::BITMAP;
 const WB: u32 = acl::WRITE | acl::BITMAP;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KALL: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const KPAIRS: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 2,
-};
-const K12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(

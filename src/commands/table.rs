@@ -129,6 +129,60 @@ impl KeySpec {
     }
 }
 
+/// The key specs most commands share.
+pub mod keys {
+    use super::KeySpec;
+
+    /// `CMD key ...`
+    pub const K1: KeySpec = KeySpec::Range {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+    /// `CMD x key ...` (OBJECT ENCODING key)
+    pub const K2: KeySpec = KeySpec::Range {
+        first: 2,
+        last: 2,
+        step: 1,
+    };
+    /// `CMD key1 key2 ...` (RENAME, SMOVE, LMOVE)
+    pub const K12: KeySpec = KeySpec::Range {
+        first: 1,
+        last: 2,
+        step: 1,
+    };
+    /// `CMD key [key ...]`
+    pub const KALL: KeySpec = KeySpec::Range {
+        first: 1,
+        last: -1,
+        step: 1,
+    };
+    /// `CMD key value [key value ...]` (MSET)
+    pub const KPAIRS: KeySpec = KeySpec::Range {
+        first: 1,
+        last: -1,
+        step: 2,
+    };
+    /// `CMD key [key ...] timeout` (BLPOP)
+    pub const KBUT_LAST: KeySpec = KeySpec::Range {
+        first: 1,
+        last: -2,
+        step: 1,
+    };
+    /// `CMD numkeys key [key ...] ...` (ZUNION, LMPOP)
+    pub const NK1: KeySpec = KeySpec::NumKeys {
+        numkeys: 1,
+        first: 1,
+        step: 1,
+    };
+    /// `CMD timeout numkeys key [key ...] ...` (BLMPOP)
+    pub const NK2: KeySpec = KeySpec::NumKeys {
+        numkeys: 2,
+        first: 1,
+        step: 1,
+    };
+}
+
 /// Keys of `CMD dest numkeys key...` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
 pub fn dest_numkeys_keys(argv: &[Bytes], f: &mut dyn FnMut(usize)) -> bool {
     if argv.len() < 3 {

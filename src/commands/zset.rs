@@ -14,7 +14,8 @@ use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
 use super::cross::{finish_store, gather};
-use super::table::{CommandSpec, DEST_NUMKEYS, Handler, KeySpec, acl, flag};
+use super::table::keys::*;
+use super::table::{CommandSpec, DEST_NUMKEYS, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
 use crate::protocol::reply::format_double;
@@ -32,21 +33,6 @@ const F: u32 = flag::FAST;
 const D: u32 = flag::DENYOOM;
 const RZ: u32 = acl::READ | acl::SORTEDSET;
 const WZ: u32 = acl::WRITE | acl::SORTEDSET;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const KNUM: KeySpec = KeySpec::NumKeys {
-    numkeys: 1,
-    first: 1,
-    step: 1,
-};
 
 const NAN_SCORE: CmdError = CmdError::Static("ERR resulting score is not a number (NaN)");
 const NOT_FLOAT_RANGE: CmdError = CmdError::Static("ERR min or max is not a float");
@@ -313,7 +299,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "zunion",
         -3,
         R,
-        KNUM,
+        NK1,
         RZ | acl::SLOW,
         "6.2.0",
         "Returns the union of multiple sorted sets.",
@@ -324,7 +310,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "zinter",
         -3,
         R,
-        KNUM,
+        NK1,
         RZ | acl::SLOW,
         "6.2.0",
         "Returns the intersect of multiple sorted sets.",
@@ -335,7 +321,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "zdiff",
         -3,
         R,
-        KNUM,
+        NK1,
         RZ | acl::SLOW,
         "6.2.0",
         "Returns the difference between multiple sorted sets.",
@@ -346,7 +332,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "zintercard",
         -3,
         R,
-        KNUM,
+        NK1,
         RZ | acl::SLOW,
         "7.0.0",
         "Returns the number of members of the intersect of multiple sorted sets.",
