@@ -319,16 +319,14 @@ fn parse_mpop(args: &[Bytes], zset: bool) -> Result<(Vec<Bytes>, Op), CmdError> 
     Ok((keys, op))
 }
 
-/// Parses any command of this module (`argv[0]` is its name).
-fn parse(argv: &[Bytes]) -> Result<Request, CmdError> {
-    let name = argv[0].to_ascii_lowercase();
-    let args = &argv[1..];
-    let last = args.len() - 1;
-    let req = match name.as_slice() {
+/// Parses any command of this module: its lower-case `name` and arguments.
+fn parse(name: &[u8], args: &[Bytes]) -> Result<Request, CmdError> {
+    let last = args.len().saturating_sub(1);
+    let req = match name {
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => {
             let timeout_ms = Some(parse_timeout(&args[last])?);
             let keys = args[..last].to_vec();
-            let op = match name.as_slice() {
+            let op = match name {
                 b"blpop" | b"brpop" => Op::ListPop {
                     left: name == b"blpop",
                     count: 1,
@@ -347,11 +345,11 @@ fn parse(argv: &[Bytes]) -> Result<Request, CmdError> {
             }
         }
         b"rpoplpush" | b"brpoplpush" | b"lmove" | b"blmove" => {
-            let (from_left, to_left) = match name.as_slice() {
+            let (from_left, to_left) = match name {
                 b"lmove" | b"blmove" => (where_arg(&args[2])?, where_arg(&args[3])?),
                 _ => (false, true),
             };
-            let timeout_ms = match name.as_slice() {
+            let timeout_ms = match name {
                 b"brpoplpush" | b"blmove" => Some(parse_timeout(&args[last])?),
                 _ => None,
             };
@@ -770,10 +768,7 @@ fn write_served(r: &mut Reply, op: &Op, s: Option<Served>) {
 
 /// LMOVE, RPOPLPUSH, LMPOP and ZMPOP with all keys on this shard.
 fn local(ex: &mut Exec, a: &mut Args, name: &'static str) -> CmdResult {
-    let mut argv = Vec::with_capacity(a.all().len() + 1);
-    argv.push(Bytes::from_static(name.as_bytes()));
-    argv.extend_from_slice(a.all());
-    let req = parse(&argv)?;
+    let req = parse(name.as_bytes(), a.all())?;
     let out = attempt_local(ex.store, ex.db, &req.keys, &req.op, false, Reg::default())?;
     write_served(&mut ex.reply, &req.op, out);
     Ok(())
@@ -811,7 +806,7 @@ fn blocking_cmd<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, 
 /// blocking forms, outside MULTI) wait for a wake-up, the timeout or the client
 /// going away.
 async fn run(c: &mut Client, argv: &[Bytes]) -> CmdResult {
-    let req = parse(argv)?;
+    let req = parse(&argv[0].to_ascii_lowercase(), &argv[1..])?;
     let timeout_ms = match req.timeout_ms {
         Some(t) if c.exec_tx.is_none() => t,
         _ => {

@@ -212,19 +212,15 @@ impl Db {
         now: u64,
         make: impl FnOnce() -> Value,
     ) -> &mut Entry {
-        let pos = match self.find(key, now) {
-            Some(pos) => pos,
-            None => {
-                self.dict.insert(key, Entry::new(make()));
-                self.created(key);
-                self.dict.position(key).unwrap_or(0)
-            }
-        };
-        let (_, e) = self
-            .dict
-            .at_mut(pos)
-            .expect("position of a key just found or inserted");
-        e.access = clock();
+        if let Some(pos) = self.find(key, now) {
+            let (_, e) = self.dict.at_mut(pos).expect("position of a key just found");
+            e.access = clock();
+            return e;
+        }
+        // Announced after the command, so noting it before the insert is fine;
+        // the insert then hashes once and hands the entry back.
+        self.created(key);
+        let (e, _) = self.dict.get_or_insert_with(key, || Entry::new(make()));
         e
     }
     /// The slot position of a live key, deleting it first if it has expired (lazy
