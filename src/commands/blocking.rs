@@ -40,7 +40,7 @@ const BZ: u32 = acl::WRITE | acl::SORTEDSET | acl::SLOW | acl::BLOCKING;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
-        cross: Some(lmove_cross),
+        cross: Some(blocking_cmd),
         ..cmd!(
             "lmove",
             5,
@@ -54,7 +54,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         )
     },
     CommandSpec {
-        cross: Some(lmove_cross),
+        cross: Some(blocking_cmd),
         ..cmd!(
             "rpoplpush",
             3,
@@ -68,7 +68,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         )
     },
     CommandSpec {
-        cross: Some(mpop_cross),
+        cross: Some(blocking_cmd),
         ..cmd!(
             "lmpop",
             -4,
@@ -82,7 +82,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         )
     },
     CommandSpec {
-        cross: Some(mpop_cross),
+        cross: Some(blocking_cmd),
         ..cmd!(
             "zmpop",
             -4,
@@ -553,37 +553,26 @@ async fn attempt(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: Reg) -> 
                 .collect(),
         );
         let (keys, op) = (keys.to_vec(), op.clone());
+        let work = move |sh: &Shard| {
+            attempt_local(
+                &mut sh.store.borrow_mut(),
+                db as usize,
+                &keys,
+                &op,
+                woken,
+                reg,
+            )
+        };
         // Inside EXEC the shard is already held by this client's transaction.
-        if c.exec_tx.is_some() {
-            let tx = Tx::begin(c, vec![(first, set)]).await;
-            return tx
-                .run(first, move |sh: &Shard| {
-                    attempt_local(
-                        &mut sh.store.borrow_mut(),
-                        db as usize,
-                        &keys,
-                        &op,
-                        woken,
-                        reg,
-                    )
-                })
+        let out = if c.exec_tx.is_some() {
+            Tx::begin(c, vec![(first, set)])
                 .await
-                .unwrap_or(Ok(None));
-        }
-        return c
-            .shard
-            .run_on(first, set, move |sh: &Shard| {
-                attempt_local(
-                    &mut sh.store.borrow_mut(),
-                    db as usize,
-                    &keys,
-                    &op,
-                    woken,
-                    reg,
-                )
-            })
-            .await
-            .unwrap_or(Ok(None));
+                .run(first, work)
+                .await
+        } else {
+            c.shard.run_on(first, set, work).await
+        };
+        return out.unwrap_or(Ok(None));
     }
     attempt_across(c, keys, op, woken, reg).await
 }
@@ -790,14 +779,8 @@ fn zmpop(ex: &mut Exec, a: &mut Args) -> CmdResult {
     local(ex, a, "zmpop")
 }
 
-fn lmove_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(run(c, argv))
-}
-
-fn mpop_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(run(c, argv))
-}
-
+/// Every command of this module as a client-level handler: the blocking forms,
+/// and the coordinator of the non-blocking ones when their keys span shards.
 fn blocking_cmd<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(run(c, argv))
 }

@@ -343,28 +343,6 @@ fn llen(ex: &mut Exec, a: &mut Args) -> CmdResult {
     Ok(())
 }
 
-/// Redis's index normalisation for LRANGE/LTRIM: the inclusive range
-/// `start..=end` of a list of `len`, or `None` when empty.
-fn clamp_range(mut start: i64, mut end: i64, len: usize) -> Option<(usize, usize)> {
-    let llen = len as i64;
-    if start < 0 {
-        start += llen;
-    }
-    if end < 0 {
-        end += llen;
-    }
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= llen {
-        return None;
-    }
-    if end >= llen {
-        end = llen - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 fn lrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let key = a.next()?;
     let (start, end) = (a.next_i64()?, a.next_i64()?);
@@ -375,7 +353,7 @@ fn lrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
         return Ok(());
     };
     crate::shard::Stats::add(&ex.stats.hits, 1);
-    match clamp_range(start, end, list.len()) {
+    match super::clamp_range(start, end, list.len()) {
         None => ex.reply.array(0),
         Some((s, e)) => write_bulks(&mut ex.reply, e - s + 1, list.range(s, e + 1)),
     }
@@ -471,7 +449,7 @@ fn ltrim(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let db = &mut ex.store.dbs[ex.db];
     if let Some(list) = get_list(db, key, now)? {
         let len = list.len();
-        match clamp_range(start, end, len) {
+        match super::clamp_range(start, end, len) {
             None => list.clear(),
             Some((s, e)) => list.trim(s, len - e - 1),
         }

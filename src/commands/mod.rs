@@ -128,6 +128,23 @@ pub fn unknown_command_error(argv: &[Bytes]) -> String {
     format!("ERR unknown command '{name}', with args beginning with: {args}")
 }
 
+/// Redis's index range clamping (LRANGE, LTRIM, ZRANGE by rank...): negative
+/// indexes count from the end; the inclusive `start..=end` within `len`, or
+/// `None` when the range is empty.
+pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let llen = len as i64;
+    let start = if start < 0 {
+        (start + llen).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { end + llen } else { end };
+    if start > end || start >= llen {
+        return None;
+    }
+    Some((start as usize, end.min(llen - 1) as usize))
+}
+
 /// Largest negative count SRANDMEMBER / HRANDFIELD / ZRANDMEMBER serve: the
 /// reply is built in memory, and Redis itself falls over long before a count
 /// near -LONG_MAX completes. Bad input must not take the server down.

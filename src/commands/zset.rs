@@ -987,29 +987,12 @@ fn parse_range(
     })
 }
 
-/// Redis's rank-range clamping: `start..=end` as ascending ranks, or `None`.
-fn rank_bounds(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let llen = len as i64;
-    let mut start = if start < 0 { start + llen } else { start };
-    let mut end = if end < 0 { end + llen } else { end };
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= llen {
-        return None;
-    }
-    if end >= llen {
-        end = llen - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 /// The members a range query selects, in reply order.
 fn range_items<'a>(z: &'a ZSet, q: &RangeQuery) -> Vec<(&'a [u8], f64)> {
     let len = z.len();
     let (lo, hi) = match &q.sel {
         Sel::Rank(s, e) => {
-            let Some((s, e)) = rank_bounds(*s, *e, len) else {
+            let Some((s, e)) = super::clamp_range(*s, *e, len) else {
                 return Vec::new();
             };
             if q.rev {
@@ -1150,7 +1133,7 @@ fn zremrange(ex: &mut Exec, a: &mut Args, kind: Kind) -> CmdResult {
         return Ok(());
     };
     let (s, e) = match &sel {
-        Sel::Rank(s, e) => rank_bounds(*s, *e, z.len()).map_or((0, 0), |(s, e)| (s, e + 1)),
+        Sel::Rank(s, e) => super::clamp_range(*s, *e, z.len()).map_or((0, 0), |(s, e)| (s, e + 1)),
         Sel::Score(r) => z.score_span(r),
         Sel::Lex(r) => z.lex_span(r),
     };
