@@ -16,17 +16,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::{Either, LocalBoxFuture};
 
-use super::string::{keys_by_shard, lock_parts};
 use super::table::keys::*;
 use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
+use crate::dispatch::Client;
+use crate::dispatch::coord::{keys_by_shard, lock_parts};
 use crate::protocol::{Reply, parse_i64};
-use crate::server::conn::Client;
 use crate::shard::Shard;
 use crate::shard::blocking::{WaitSlot, register, unregister};
 use crate::shard::locks::{LockKey, LockSet};
-use crate::shard::tx::Tx;
 use crate::store::list::List;
 use crate::store::{Db, Store, Value, now_ms};
 
@@ -565,10 +564,7 @@ async fn attempt(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: Reg) -> 
         };
         // Inside EXEC the shard is already held by this client's transaction.
         let out = if c.exec_tx.is_some() {
-            Tx::begin(c, vec![(first, set)])
-                .await
-                .run(first, work)
-                .await
+            c.tx(vec![(first, set)]).await.run(first, work).await
         } else {
             c.shard.run_on(first, set, work).await
         };
@@ -589,7 +585,7 @@ async fn attempt_across(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: R
         _ => None,
     };
     let groups = keys_by_shard(c, &argv, 0..argv.len());
-    let tx = Tx::begin(c, lock_parts(c.db, &argv, &groups, true)).await;
+    let tx = c.tx(lock_parts(c.db, &argv, &groups, true)).await;
     let db = c.db as usize;
     let nkeys = keys.len();
     let zset = op.is_zset();
@@ -880,32 +876,9 @@ async fn next_event(c: &Client, slot: &WaitSlot, deadline: Option<Instant>) -> E
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Event::Timeout;
         }
-        if c.info.killed.get() || peer_gone(c.info.fd) {
+        if c.info.killed.get() || c.info.peer.gone() {
             return Event::Gone;
         }
-    }
-}
-
-/// Whether the client closed its end (a blocked client is not reading).
-fn peer_gone(fd: i32) -> bool {
-    let mut b = [0u8; 1];
-    // SAFETY: `fd` is this connection's socket, open for as long as the
-    // connection's task (which is running this) lives; `b` is a valid 1-byte
-    // buffer. MSG_PEEK leaves any pipelined bytes for the connection to read.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            b.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if n == 0 {
-        return true;
-    }
-    n < 0 && {
-        let e = std::io::Error::last_os_error().kind();
-        e != std::io::ErrorKind::WouldBlock && e != std::io::ErrorKind::Interrupted
     }
 }
 

@@ -11,12 +11,12 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
-use super::cross::gather;
 use super::table::keys::*;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
-use crate::server::conn::Client;
+use crate::dispatch::Client;
+use crate::dispatch::coord::gather;
 use crate::shard::Shard;
 use crate::store::hll::{self, HllError, REGISTERS};
 use crate::store::{Db, Entry, Value, now_ms};

@@ -4,16 +4,15 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::string::{keys_by_shard, lock_parts};
 use super::table::keys::*;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
+use crate::dispatch::Client;
+use crate::dispatch::coord::{keys_by_shard, lock_parts, on_all_shards, with_all_locked};
 use crate::protocol::parse_i64;
-use crate::server::conn::Client;
+use crate::shard::Shard;
 use crate::shard::locks::{LockKey, LockSet};
-use crate::shard::tx::Tx;
-use crate::shard::{Shard, Stats};
 use crate::store::{Db, Entry, NUM_DBS, now_ms};
 use crate::util::glob_match;
 
@@ -792,7 +791,7 @@ async fn sum_across(
     op: fn(&mut Db, &[Bytes]) -> i64,
 ) -> CmdResult {
     let groups = keys_by_shard(c, argv, 1..argv.len());
-    let tx = Tx::begin(c, lock_parts(c.db, argv, &groups, exclusive)).await;
+    let tx = c.tx(lock_parts(c.db, argv, &groups, exclusive)).await;
     let db = c.db as usize;
     let results = tx
         .finish_each(|s| {
@@ -854,7 +853,7 @@ async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResu
             )]),
         ),
     ];
-    let tx = Tx::begin(c, parts).await;
+    let tx = c.tx(parts).await;
     let looked = tx
         .run_each(|s| {
             let (src, dst) = (src.clone(), dst.clone());
@@ -938,22 +937,6 @@ fn renamenx_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a
 
 fn copy_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(two_key_across(c, argv, TwoKey::Copy))
-}
-
-/// Runs `f` on every shard (no locks) and collects the results in shard order.
-pub async fn on_all_shards<R: Send + 'static>(
-    shard: &Shard,
-    f: impl Fn(&Shard) -> R + Clone + Send + 'static,
-) -> Vec<R> {
-    let futs = (0..shard.nshards).map(|s| {
-        let f = f.clone();
-        shard.run_on(s, LockSet::Keys(vec![]), move |sh| f(sh))
-    });
-    futures::future::join_all(futs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 fn keys<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
@@ -1125,18 +1108,6 @@ fn parse_flush_mode(argv: &[Bytes]) -> CmdResult {
     }
 }
 
-/// Runs `f` on every shard while holding every shard exclusively: the whole-server
-/// commands (FLUSHALL, FLUSHDB, SWAPDB) are atomic across shards.
-pub async fn with_all_locked(c: &Client, f: impl Fn(&Shard) + Clone + Send + 'static) {
-    let parts = (0..c.shard.nshards).map(|s| (s, LockSet::Global)).collect();
-    let tx = Tx::begin(c, parts).await;
-    tx.finish_each(|_| {
-        let f = f.clone();
-        move |sh: &Shard| f(sh)
-    })
-    .await;
-}
-
 fn flushdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         parse_flush_mode(argv)?;
@@ -1204,23 +1175,4 @@ fn wait<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResul
         c.reply().int(0);
         Ok(())
     })
-}
-
-/// One round of active expiry on this shard, as Redis's `activeExpireCycle`: sample
-/// 20 keys per db, repeat while more than a quarter were expired, within ~1 ms.
-pub fn active_expire(shard: &Shard) {
-    let start = std::time::Instant::now();
-    let now = now_ms();
-    let mut store = shard.store.borrow_mut();
-    for (i, db) in store.dbs.iter_mut().enumerate() {
-        loop {
-            let (sampled, expired) = db.expire_cycle(now, 20, &mut || shard.rand(), &|k| {
-                shard.is_locked(i as u8, k)
-            });
-            Stats::add(&shard.stats.expired, expired as u64);
-            if sampled == 0 || expired * 4 <= sampled || start.elapsed().as_micros() > 1000 {
-                break;
-            }
-        }
-    }
 }

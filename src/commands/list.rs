@@ -287,7 +287,7 @@ fn pop_generic(ex: &mut Exec, a: &mut Args, left: bool, name: &str) -> CmdResult
     let count = match a.len() {
         0 => None,
         1 => Some(non_negative(a.next()?, NOT_POSITIVE)? as usize),
-        _ => return Err(CmdError::Msg(super::arity_error(name))),
+        _ => return Err(CmdError::Msg(crate::dispatch::arity_error(name))),
     };
     let now = ex.now;
     let db = &mut ex.store.dbs[ex.db];

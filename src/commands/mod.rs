@@ -1,13 +1,12 @@
-//! Commands: the table, the argument cursor, and one module per family.
+//! Commands: one module per family, each exporting its slice of the command
+//! table (`COMMANDS: &[CommandSpec]`), which [`install`] hands to dispatch.
 //!
-//! A family module exports `COMMANDS: &[CommandSpec]`. Shard handlers
-//! (`fn(&mut Exec, &mut Args) -> CmdResult`) touch only the local store and are
-//! synchronous; connection handlers (`ConnFn`) are async and may coordinate shards.
+//! Shard handlers (`fn(&mut Exec, &mut Args) -> CmdResult`) touch only the local
+//! store and are synchronous; connection handlers (`ConnFn`) are async and may
+//! coordinate shards through `dispatch::coord`.
 
-pub mod args;
 pub mod bits;
 pub mod blocking;
-pub mod cross;
 pub mod hash;
 pub mod hll;
 pub mod keyspace;
@@ -16,20 +15,10 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod string;
-pub mod table;
 pub mod transaction;
 pub mod zset;
 
-use bytes::{Bytes, BytesMut};
-use futures::future::LocalBoxFuture;
-
-pub use args::{Args, CmdError, CmdResult};
-pub use table::CommandSpec;
-
-use crate::protocol::{Proto, Reply};
-use crate::server::conn::Client;
-use crate::shard::{Shard, Stats};
-use crate::store::{Db, Store};
+pub use crate::dispatch::{Args, CmdError, CmdResult, CommandSpec, Exec, args, table};
 
 /// Every family's commands; the table is built from this list.
 pub const FAMILIES: &[&[CommandSpec]] = &[
@@ -46,86 +35,9 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     sort::COMMANDS,
 ];
 
-pub type ShardFn = fn(&mut Exec, &mut Args) -> CmdResult;
-pub type ConnFn = for<'a> fn(&'a mut Client, &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult>;
-
-/// What a shard handler gets: this shard's store, the client's db, the time the
-/// command started (expiry is judged against one instant per command, as Redis
-/// does) and the reply writer.
-pub struct Exec<'a> {
-    pub store: &'a mut Store,
-    /// (this shard, number of shards): for commands whose arguments may name
-    /// keys of other shards (SORT's BY/GET patterns).
-    pub shards: (usize, usize),
-    pub stats: &'a Stats,
-    pub db: usize,
-    pub now: u64,
-    pub reply: Reply<'a>,
-}
-
-impl Exec<'_> {
-    #[inline]
-    pub fn db(&mut self) -> &mut Db {
-        &mut self.store.dbs[self.db]
-    }
-
-    /// Counts a read hit or miss for INFO's keyspace_hits/misses.
-    pub fn hit(&self, found: bool) {
-        let s = self.stats;
-        Stats::add(if found { &s.hits } else { &s.misses }, 1);
-    }
-}
-
-/// Runs a shard command on this shard and writes its reply (or error) into `out`.
-pub fn run_shard_command(
-    shard: &Shard,
-    spec: &CommandSpec,
-    db: u8,
-    proto: Proto,
-    argv: &[Bytes],
-    out: &mut BytesMut,
-) {
-    let table::Handler::Shard(f) = spec.handler else {
-        Reply::new(out, proto).error("ERR internal routing error");
-        return;
-    };
-    {
-        let mut store = shard.store.borrow_mut();
-        let now = crate::store::now_ms();
-        crate::store::set_clock(now);
-        let mut ex = Exec {
-            store: &mut store,
-            shards: (shard.id, shard.nshards),
-            stats: &shard.stats,
-            db: db as usize,
-            now,
-            reply: Reply::new(out, proto),
-        };
-        // Subcommands (OBJECT ENCODING ...) see their arguments after the subcommand.
-        let skip = if spec.name.contains('|') { 2 } else { 1 };
-        let mut args = Args::new(&argv[skip.min(argv.len())..]);
-        if let Err(e) = f(&mut ex, &mut args) {
-            ex.reply.error(&e.message());
-        }
-    }
-    shard.after_work();
-}
-
-/// Redis 7's text for an unknown command, quoting up to 128 bytes of arguments.
-pub fn unknown_command_error(argv: &[Bytes]) -> String {
-    let mut args = String::new();
-    for a in &argv[1..] {
-        if args.len() >= 128 {
-            break;
-        }
-        let room = 128 - args.len();
-        let s = String::from_utf8_lossy(&a[..a.len().min(room)]);
-        args.push('\'');
-        args.push_str(&s);
-        args.push_str("' ");
-    }
-    let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]);
-    format!("ERR unknown command '{name}', with args beginning with: {args}")
+/// Hands every family's commands to the dispatch table (idempotent).
+pub fn install() {
+    crate::dispatch::table::install(FAMILIES);
 }
 
 /// Redis's index range clamping (LRANGE, LTRIM, ZRANGE by rank...): negative
@@ -160,56 +72,38 @@ pub fn check_random_repeats(n: i64) -> CmdResult {
     Ok(())
 }
 
-pub fn arity_error(name: &str) -> String {
-    format!("ERR wrong number of arguments for '{name}' command")
-}
-
-/// Builds a `CommandSpec` with the common fields filled in; the family tables stay
-/// one line per command.
-#[macro_export]
-macro_rules! cmd {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $acl:expr, $group:literal, $since:literal, $summary:literal, $handler:expr) => {
-        $crate::commands::table::CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            keys: $keys,
-            acl: $acl,
-            group: $group,
-            since: $since,
-            summary: $summary,
-            handler: $handler,
-            cross: None,
-            subcommands: &[],
-        }
-    };
-}
-
 #[cfg(test)]
 mod tests {
     //! Shard halves run straight against a `Store`: no runtime, no sockets.
     use super::*;
+    use bytes::{Bytes, BytesMut};
+
+    use crate::protocol::Proto;
+    use crate::shard::Stats;
+    use crate::store::Store;
 
     /// Runs one shard command (`args[0]` is the name) and returns its raw reply.
     pub fn run(store: &mut Store, args: &[&str]) -> String {
+        install();
         let argv: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
         let spec = table::lookup(&argv[0]).expect("known command");
-        let table::Handler::Shard(f) = spec.handler else {
-            panic!("{} is not a shard command", spec.name)
-        };
+        assert!(
+            matches!(spec.handler, table::Handler::Shard(_)),
+            "{} is not a shard command",
+            spec.name
+        );
         let stats = Stats::default();
         let mut out = BytesMut::new();
+        let now = crate::store::now_ms();
         let mut ex = Exec {
             store,
             shards: (0, 1),
             stats: &stats,
             db: 0,
-            now: crate::store::now_ms(),
-            reply: Reply::new(&mut out, Proto::Resp2),
+            now,
+            reply: crate::protocol::Reply::new(&mut out, Proto::Resp2),
         };
-        if let Err(e) = f(&mut ex, &mut Args::new(&argv[1..])) {
-            ex.reply.error(&e.message());
-        }
+        crate::dispatch::exec::run_in(spec, &mut ex, &argv);
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -284,5 +178,72 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert_eq!(run(&mut st, &["get", "gone"]), "$-1\r\n");
         assert_eq!(run(&mut st, &["type", "gone"]), "+none\r\n");
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    //! The table as the families fill it.
+    #[test]
+    fn readme_lists_every_command() {
+        super::install();
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let list = markdown_command_list();
+        assert!(
+            readme.contains(&list),
+            "README.md's command list is stale; replace it with:\n{list}"
+        );
+    }
+
+    use crate::dispatch::table::*;
+    use bytes::Bytes;
+
+    fn argv(s: &[&str]) -> Vec<Bytes> {
+        s.iter().map(|a| Bytes::from(a.to_string())).collect()
+    }
+
+    fn keys(spec: &CommandSpec, a: &[&str]) -> Option<Vec<usize>> {
+        let mut v = vec![];
+        spec.for_each_key(&argv(a), |i| v.push(i)).then_some(v)
+    }
+
+    #[test]
+    fn every_command_is_well_formed() {
+        super::install();
+        for (name, spec) in table() {
+            assert_eq!(*name, spec.name);
+            assert_eq!(name.to_lowercase(), *name);
+            assert!(spec.arity != 0, "{name}");
+            assert!(!spec.summary.is_empty(), "{name}");
+            assert!(
+                spec.has(flag::WRITE) || spec.has(flag::READONLY) || spec.keys.is_none(),
+                "{name}: keyed commands say whether they write"
+            );
+            for sub in spec.subcommands {
+                assert!(sub.name.starts_with(&format!("{name}|")), "{}", sub.name);
+            }
+        }
+    }
+
+    #[test]
+    fn key_positions() {
+        super::install();
+        let mset = lookup(b"MSET").unwrap();
+        assert_eq!(keys(mset, &["mset", "a", "1", "b", "2"]), Some(vec![1, 3]));
+        let get = lookup(b"get").unwrap();
+        assert_eq!(keys(get, &["get", "a"]), Some(vec![1]));
+        let del = lookup(b"DeL").unwrap();
+        assert_eq!(keys(del, &["del", "a", "b", "c"]), Some(vec![1, 2, 3]));
+        assert!(lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn arity() {
+        super::install();
+        let get = lookup(b"get").unwrap();
+        assert!(get.arity_ok(2) && !get.arity_ok(3) && !get.arity_ok(1));
+        let mset = lookup(b"mset").unwrap();
+        assert!(mset.arity_ok(3) && mset.arity_ok(5) && !mset.arity_ok(2));
     }
 }

@@ -9,12 +9,13 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
-use super::keyspace::{container_help, on_all_shards};
+use super::keyspace::container_help;
 use super::table::{self, CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult};
 use crate::cmd;
+use crate::dispatch::Client;
+use crate::dispatch::coord::on_all_shards;
 use crate::protocol::{Proto, Reply, parse_i64};
-use crate::server::conn::Client;
 use crate::shard::Shard;
 
 /// The Redis version corekv answers as (clients gate features on it).
@@ -433,7 +434,7 @@ conn_fn!(ping, |c, argv| {
     match argv.len() {
         1 => c.reply().simple("PONG"),
         2 => c.reply().bulk(&argv[1]),
-        _ => return Err(CmdError::Msg(super::arity_error("ping"))),
+        _ => return Err(CmdError::Msg(crate::dispatch::arity_error("ping"))),
     }
     Ok(())
 });
@@ -763,12 +764,7 @@ conn_fn!(client_kill, |c, argv| {
                 && f.skip_me != Some(ci.id);
             if matches {
                 ci.killed.set(true);
-                // SAFETY: the fd belongs to a live connection registered on this very
-                // shard (it is removed from `clients` before its socket closes);
-                // shutdown(2) only ends the stream, the owner still closes the fd.
-                unsafe {
-                    libc::shutdown(ci.fd, libc::SHUT_RDWR);
-                }
+                ci.peer.hang_up();
                 n += 1;
             }
         }
@@ -1132,7 +1128,7 @@ conn_fn!(config_get, |c, argv| {
 conn_fn!(config_set, |c, argv| {
     let args = &argv[2..];
     if !args.len().is_multiple_of(2) {
-        return Err(CmdError::Msg(super::arity_error("config|set")));
+        return Err(CmdError::Msg(crate::dispatch::arity_error("config|set")));
     }
     // All or nothing: validate on a copy, then swap it in.
     let g = c.shard.globals.clone();

@@ -11,13 +11,13 @@ use std::cell::Cell;
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::cross::{finish_store, gather};
 use super::table::keys::*;
 use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
+use crate::dispatch::Client;
+use crate::dispatch::coord::{finish_store, gather};
 use crate::protocol::{Reply, parse_i64};
-use crate::server::conn::Client;
 use crate::shard::Shard;
 use crate::shard::locks::{LockKey, LockSet};
 use crate::shard::tx::Tx;
@@ -870,7 +870,7 @@ fn smove_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, C
                 true,
             )])
         };
-        let tx = Tx::begin(c, vec![(s_src, lock(&src)), (s_dst, lock(&dst))]).await;
+        let tx = c.tx(vec![(s_src, lock(&src)), (s_dst, lock(&dst))]).await;
         let looked = tx
             .run_each(|s| {
                 let (src, dst, member) = (src.clone(), dst.clone(), member.clone());

@@ -12,10 +12,9 @@ use futures::future::LocalBoxFuture;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
-use crate::server::conn::Client;
+use crate::dispatch::Client;
 use crate::shard::Shard;
 use crate::shard::locks::{LockKey, LockSet};
-use crate::shard::tx::Tx;
 use crate::store::list::List;
 use crate::store::{Db, Value, now_ms};
 
@@ -423,7 +422,7 @@ fn sort_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
                 )]),
             ),
         ];
-        let tx = Tx::begin(c, parts).await;
+        let tx = c.tx(parts).await;
         let vals = tx
             .run(key_shard, move |sh: &Shard| {
                 let now = now_ms();
@@ -440,7 +439,7 @@ fn sort_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
             }
         };
         let n = vals.len() as i64;
-        super::cross::finish_store(c, tx, &dest, stored(vals)).await;
+        crate::dispatch::coord::finish_store(c, tx, &dest, stored(vals)).await;
         c.reply().int(n);
         Ok(())
     })

@@ -13,10 +13,10 @@ use super::table::keys::*;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
+use crate::dispatch::Client;
+use crate::dispatch::coord::{keys_by_shard, lock_parts};
 use crate::protocol::parse_i64;
-use crate::server::conn::Client;
 use crate::shard::locks::{LockKey, LockSet};
-use crate::shard::tx::Tx;
 use crate::store::{Db, Entry, Value};
 
 /// Redis's `proto-max-bulk-len`: the largest string a command may build.
@@ -658,7 +658,7 @@ fn mget(ex: &mut Exec, a: &mut Args) -> CmdResult {
 
 fn check_pairs(a: &Args, name: &str) -> CmdResult {
     if !a.len().is_multiple_of(2) {
-        return Err(CmdError::Msg(super::arity_error(name)));
+        return Err(CmdError::Msg(crate::dispatch::arity_error(name)));
     }
     Ok(())
 }
@@ -1177,50 +1177,6 @@ fn bitfield_ro(ex: &mut Exec, a: &mut Args) -> CmdResult {
 
 // ---- coordinators for keys on several shards ----
 
-/// Groups key positions (into `argv`) by owner shard.
-pub fn keys_by_shard(
-    c: &Client,
-    argv: &[Bytes],
-    positions: impl Iterator<Item = usize>,
-) -> Vec<(usize, Vec<usize>)> {
-    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
-    for i in positions {
-        let s = c.shard.owner(&argv[i]);
-        match out.iter_mut().find(|(x, _)| *x == s) {
-            Some((_, v)) => v.push(i),
-            None => out.push((s, vec![i])),
-        }
-    }
-    out
-}
-
-/// Lock sets for the given groups.
-pub fn lock_parts(
-    db: u8,
-    argv: &[Bytes],
-    groups: &[(usize, Vec<usize>)],
-    exclusive: bool,
-) -> Vec<(usize, LockSet)> {
-    groups
-        .iter()
-        .map(|(s, idx)| {
-            let keys = idx
-                .iter()
-                .map(|&i| {
-                    (
-                        LockKey {
-                            db,
-                            key: argv[i].clone(),
-                        },
-                        exclusive,
-                    )
-                })
-                .collect();
-            (*s, LockSet::Keys(keys))
-        })
-        .collect()
-}
-
 /// Values of `keys` as the strings they hold (None for missing or other types).
 fn fetch_strings(
     shard: &crate::shard::Shard,
@@ -1243,7 +1199,7 @@ async fn read_across(
     positions: Vec<usize>,
 ) -> Vec<Result<Option<Vec<u8>>, CmdError>> {
     let groups = keys_by_shard(c, argv, positions.iter().copied());
-    let tx = Tx::begin(c, lock_parts(c.db, argv, &groups, false)).await;
+    let tx = c.tx(lock_parts(c.db, argv, &groups, false)).await;
     let db = c.db;
     let results = tx
         .finish_each(|s| {
@@ -1287,10 +1243,10 @@ fn mget_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
 async fn mset_across(c: &mut Client, argv: &[Bytes], nx: bool) -> CmdResult {
     let name = if nx { "msetnx" } else { "mset" };
     if !(argv.len() - 1).is_multiple_of(2) {
-        return Err(CmdError::Msg(super::arity_error(name)));
+        return Err(CmdError::Msg(crate::dispatch::arity_error(name)));
     }
     let groups = keys_by_shard(c, argv, (1..argv.len()).step_by(2));
-    let tx = Tx::begin(c, lock_parts(c.db, argv, &groups, true)).await;
+    let tx = c.tx(lock_parts(c.db, argv, &groups, true)).await;
     let db = c.db;
     let pairs_of = |s: usize| -> Vec<(Bytes, Bytes)> {
         groups
@@ -1375,7 +1331,7 @@ fn bitop_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, C
                 groups.push((dest_shard, vec![]));
             }
         }
-        let tx = Tx::begin(c, parts).await;
+        let tx = c.tx(parts).await;
         let db = c.db;
         let values = tx
             .run_each(|s| {

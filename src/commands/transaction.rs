@@ -8,7 +8,7 @@ use futures::future::LocalBoxFuture;
 use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{CmdError, CmdResult};
 use crate::cmd;
-use crate::server::conn::{Client, run_exec};
+use crate::dispatch::{Client, run_exec};
 
 const FLAGS: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST | flag::ALLOW_BUSY;
 

@@ -13,14 +13,14 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
-use super::cross::{finish_store, gather};
 use super::table::keys::*;
 use super::table::{CommandSpec, DEST_NUMKEYS, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::cmd;
+use crate::dispatch::Client;
+use crate::dispatch::coord::{finish_store, gather};
 use crate::protocol::reply::format_double;
 use crate::protocol::{Reply, parse_i64};
-use crate::server::conn::Client;
 use crate::shard::Stats;
 use crate::store::set::Set;
 use crate::store::zset::{LexBound, LexRange, ScoreRange, ZSet};

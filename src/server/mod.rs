@@ -1,48 +1,19 @@
-//! Start-up and shutdown: sockets, one pinned glommio executor per shard, signals.
+//! Start-up and shutdown: sockets, one pinned glommio executor per shard,
+//! signals; `conn` serves one client's socket.
 
 pub mod conn;
 
 use std::net::SocketAddr;
 use std::os::fd::{IntoRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
 use log::{error, info, warn};
 
 use crate::config::Config;
-use crate::shard::{self, Shard};
-
-/// Process-wide settings and counters. Holds no keyspace data: every key lives in
-/// exactly one shard's `Store`.
-pub struct Globals {
-    pub config: RwLock<Config>,
-    pub nshards: usize,
-    pub port: u16,
-    pub next_client_id: AtomicU64,
-    pub next_txid: AtomicU64,
-    pub shutdown: AtomicBool,
-    pub connected: AtomicU64,
-    pub total_connections: AtomicU64,
-    pub started: Instant,
-    pub run_id: String,
-    pub executable: String,
-}
-
-impl Globals {
-    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
-        self.config.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
-        self.config.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn shutting_down(&self) -> bool {
-        self.shutdown.load(Ordering::Relaxed)
-    }
-}
+use crate::shard::{self, Globals, Shard};
 
 /// glommio refuses to start an executor below this much lockable memory.
 const MIN_MEMLOCK: u64 = 512 * 1024;
@@ -140,21 +111,8 @@ pub fn run(mut config: Config) -> i32 {
         }
     };
     config.set_port(port);
-    let globals = Arc::new(Globals {
-        config: RwLock::new(config),
-        nshards,
-        port,
-        next_client_id: AtomicU64::new(1),
-        next_txid: AtomicU64::new(1),
-        shutdown: AtomicBool::new(false),
-        connected: AtomicU64::new(0),
-        total_connections: AtomicU64::new(0),
-        started: Instant::now(),
-        run_id: run_id(),
-        executable: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-    });
+    crate::commands::install();
+    let globals = Arc::new(Globals::new(config, nshards, port));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let flag = Arc::new(AtomicBool::new(false));
         let g = globals.clone();
@@ -222,22 +180,6 @@ pub fn run(mut config: Config) -> i32 {
     code
 }
 
-fn run_id() -> String {
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-        ^ (std::process::id() as u64) << 32;
-    (0..40)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            char::from_digit((seed % 16) as u32, 16).unwrap_or('0')
-        })
-        .collect()
-}
-
 async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd: RawFd) {
     let shard = Shard::start(id, globals.clone(), wiring).await;
     // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
@@ -249,7 +191,7 @@ async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd:
     while !globals.shutting_down() {
         let hz = globals.config().get_u64("hz").clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
-        crate::commands::keyspace::active_expire(&shard);
+        shard::expire::active_expire(&shard);
         shard.stats.sample_ops();
     }
     acceptor.cancel();

@@ -8,6 +8,8 @@
 //! block a peer that is sending it requests.
 
 pub mod blocking;
+pub mod expire;
+pub mod globals;
 pub mod locks;
 pub mod slot;
 pub mod tx;
@@ -23,10 +25,9 @@ use futures::channel::oneshot;
 use fxhash::FxHashMap;
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 
-use crate::commands::{self, CommandSpec};
 use crate::protocol::Proto;
-use crate::server::Globals;
 use crate::store::Store;
+pub use globals::Globals;
 use locks::{LockKey, LockSet, Locks, Waiting};
 
 /// A value crossing shards; the requester knows its concrete type.
@@ -34,11 +35,22 @@ pub type AnyBox = Box<dyn Any + Send>;
 /// Work to run on a shard's thread.
 pub type Work = Box<dyn FnOnce(&Shard) -> AnyBox + Send>;
 
+/// A command as a shard sees it: work to run on this shard's store, and the
+/// keys that work touches. The dispatch layer implements it for its command
+/// table; the shard itself names no command.
+pub trait ShardCmd: Sync {
+    /// Runs the command against this shard's store, appending its reply to `out`.
+    fn run(&self, shard: &Shard, db: u8, proto: Proto, argv: &[Bytes], out: &mut BytesMut);
+    /// Calls `f(key, exclusive)` for every key of `argv` (exclusive: the command
+    /// may write it). Only asked while some lock is held on this shard.
+    fn keys(&self, argv: &[Bytes], f: &mut dyn FnMut(&Bytes, bool));
+}
+
 /// Single-shard commands from one read of one client's pipeline, for one shard.
 pub struct Batch {
     pub db: u8,
     pub proto: Proto,
-    pub cmds: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+    pub cmds: Vec<(&'static dyn ShardCmd, Vec<Bytes>)>,
 }
 
 /// The replies of a [`Batch`]: all in one buffer, `ends[i]` closing the i-th.
@@ -179,10 +191,22 @@ impl Stats {
     }
 }
 
+/// What the shard may do to a connection's socket; the server implements it, so
+/// that every socket call stays in `server`.
+pub trait Peer {
+    /// Whether the client has closed its end (checked while it is blocked and
+    /// not reading).
+    fn gone(&self) -> bool;
+    /// Shuts the socket down (CLIENT KILL, shutdown): the connection's task
+    /// then reads end-of-file and exits.
+    fn hang_up(&self);
+}
+
 /// What CLIENT LIST / CLIENT KILL need to know of a connection.
 pub struct ClientInfo {
     pub id: u64,
     pub fd: i32,
+    pub peer: Box<dyn Peer>,
     pub addr: String,
     pub laddr: String,
     pub created: Instant,
@@ -214,7 +238,7 @@ pub struct Shard {
     waits: RefCell<FxHashMap<u64, Rc<blocking::WaitSlot>>>,
     pub stats: Stats,
     pub started: Instant,
-    rng: Cell<u64>,
+    rng: RefCell<crate::num::Rng>,
 }
 
 impl Shard {
@@ -250,11 +274,6 @@ impl Shard {
             }));
         let (req_tx, resp_tx, req_rx, resp_rx) =
             futures::join!(connect_tx, connect_resp_tx, connect_rx, connect_resp_rx);
-        let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1);
         let shard = Rc::new_cyclic(|me| Shard {
             id,
             nshards: n,
@@ -270,7 +289,7 @@ impl Shard {
             waits: RefCell::new(FxHashMap::default()),
             stats: Stats::default(),
             started: Instant::now(),
-            rng: Cell::new(seed | 1),
+            rng: RefCell::new(crate::num::Rng::from_clock(id as u64)),
         });
         for rx in req_rx.into_iter().flatten() {
             let s = shard.clone();
@@ -283,14 +302,9 @@ impl Shard {
         shard
     }
 
-    /// A fast xorshift for sampling (not for anything security-related).
+    /// A fast random number for sampling (not for anything security-related).
     pub fn rand(&self) -> u64 {
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.set(x);
-        x
+        self.rng.borrow_mut().next()
     }
 
     /// The shard that owns `key`.
@@ -440,8 +454,8 @@ impl Shard {
                 Stats::add(&self.stats.remote_batches, 1);
                 let mut buf = BytesMut::new();
                 let mut ends = Vec::with_capacity(b.cmds.len());
-                for (spec, argv) in &b.cmds {
-                    commands::run_shard_command(self, spec, b.db, b.proto, argv, &mut buf);
+                for (cmd, argv) in &b.cmds {
+                    cmd.run(self, b.db, b.proto, argv, &mut buf);
                     ends.push(buf.len() as u32);
                 }
                 Box::new(BatchOut {
@@ -478,20 +492,20 @@ impl Shard {
     /// behind the locks like any remote batch.
     pub async fn run_local(
         &self,
-        spec: &'static CommandSpec,
+        cmd: &'static dyn ShardCmd,
         argv: Vec<Bytes>,
         db: u8,
         proto: Proto,
         out: &mut BytesMut,
     ) {
         if self.locks.borrow().idle() {
-            commands::run_shard_command(self, spec, db, proto, &argv, out);
+            cmd.run(self, db, proto, &argv, out);
             return;
         }
         let batch = Batch {
             db,
             proto,
-            cmds: vec![(spec, argv)],
+            cmds: vec![(cmd, argv)],
         };
         if let Some(r) = self.call_as::<BatchOut>(self.id, Req::Batch(batch)).await {
             out.extend_from_slice(&r.buf);
@@ -508,11 +522,7 @@ impl Shard {
     pub fn close_clients(&self) {
         for ci in self.clients.borrow().values() {
             ci.killed.set(true);
-            // SAFETY: each registered fd belongs to a live connection of this shard
-            // (unregistered before it closes); shutdown(2) does not free the fd.
-            unsafe {
-                libc::shutdown(ci.fd, libc::SHUT_RDWR);
-            }
+            ci.peer.hang_up();
         }
     }
 
@@ -525,13 +535,12 @@ impl Shard {
 /// The keys a batch touches, exclusive for commands that write.
 fn batch_lock_set(b: &Batch) -> LockSet {
     let mut keys = Vec::new();
-    for (spec, argv) in &b.cmds {
-        let excl = spec.has(commands::table::flag::WRITE);
-        spec.for_each_key(argv, |i| {
+    for (cmd, argv) in &b.cmds {
+        cmd.keys(argv, &mut |key, excl| {
             keys.push((
                 LockKey {
                     db: b.db,
-                    key: argv[i].clone(),
+                    key: key.clone(),
                 },
                 excl,
             ))

@@ -33,12 +33,17 @@ pub struct Tx {
 }
 
 impl Tx {
-    /// Starts the transaction a client's command needs: a new one, or, inside EXEC,
-    /// a view of the transaction EXEC holds (locking again would wait on itself).
-    pub async fn begin(c: &crate::server::conn::Client, parts: Vec<(usize, LockSet)>) -> Tx {
-        match c.exec_tx {
+    /// Starts the transaction a command needs: a new one, or, inside an
+    /// enclosing transaction (EXEC) that holds every lock already, a view of it
+    /// (locking again would wait on itself).
+    pub async fn begin(
+        shard: &Rc<Shard>,
+        enclosing: Option<u64>,
+        parts: Vec<(usize, LockSet)>,
+    ) -> Tx {
+        match enclosing {
             Some(id) => Tx {
-                shard: c.shard.clone(),
+                shard: shard.clone(),
                 id,
                 shards: {
                     let mut v: Vec<usize> = parts.iter().map(|p| p.0).collect();
@@ -48,7 +53,7 @@ impl Tx {
                 released: true,
                 nested: true,
             },
-            None => Tx::lock(&c.shard, parts).await,
+            None => Tx::lock(shard, parts).await,
         }
     }
 

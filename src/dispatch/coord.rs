@@ -1,14 +1,15 @@
-//! Coordinators shared by multi-key commands whose keys span shards (SUNIONSTORE,
-//! ZINTER, SMOVE...): read the source values under one transaction, compute on
-//! the coordinator with the same code the single-shard handler runs, then write
-//! the destination in the hop that releases the locks.
+//! Coordination of commands whose keys span shards (SUNIONSTORE, ZINTER,
+//! SMOVE...): group keys by owner, lock them under one transaction, read the
+//! source values, compute on the coordinator with the same code the
+//! single-shard handler runs, then write the destination in the hop that
+//! releases the locks. Also the whole-keyspace helpers (every shard, locked or
+//! not).
 
 use std::cell::RefCell;
 
 use bytes::Bytes;
 
-use super::string::{keys_by_shard, lock_parts};
-use crate::server::conn::Client;
+use super::client::Client;
 use crate::shard::Shard;
 use crate::shard::locks::{LockKey, LockSet};
 use crate::shard::tx::Tx;
@@ -42,7 +43,7 @@ pub async fn gather(
             _ => parts.push((owner, LockSet::Keys(vec![key]))),
         }
     }
-    let tx = Tx::begin(c, parts).await;
+    let tx = c.tx(parts).await;
     let db = c.db as usize;
     let fetched = tx
         .run_each(|s| {
@@ -103,6 +104,78 @@ pub async fn finish_store(c: &Client, tx: Tx, dest: &Bytes, value: Option<Value>
                 }
             }
         }
+    })
+    .await;
+}
+
+/// Groups key positions (into `argv`) by owner shard.
+pub fn keys_by_shard(
+    c: &Client,
+    argv: &[Bytes],
+    positions: impl Iterator<Item = usize>,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in positions {
+        let s = c.shard.owner(&argv[i]);
+        match out.iter_mut().find(|(x, _)| *x == s) {
+            Some((_, v)) => v.push(i),
+            None => out.push((s, vec![i])),
+        }
+    }
+    out
+}
+
+/// Lock sets for the given groups.
+pub fn lock_parts(
+    db: u8,
+    argv: &[Bytes],
+    groups: &[(usize, Vec<usize>)],
+    exclusive: bool,
+) -> Vec<(usize, LockSet)> {
+    groups
+        .iter()
+        .map(|(s, idx)| {
+            let keys = idx
+                .iter()
+                .map(|&i| {
+                    (
+                        LockKey {
+                            db,
+                            key: argv[i].clone(),
+                        },
+                        exclusive,
+                    )
+                })
+                .collect();
+            (*s, LockSet::Keys(keys))
+        })
+        .collect()
+}
+
+/// Runs `f` on every shard (no locks) and collects the results in shard order.
+pub async fn on_all_shards<R: Send + 'static>(
+    shard: &Shard,
+    f: impl Fn(&Shard) -> R + Clone + Send + 'static,
+) -> Vec<R> {
+    let futs = (0..shard.nshards).map(|s| {
+        let f = f.clone();
+        shard.run_on(s, LockSet::Keys(vec![]), move |sh| f(sh))
+    });
+    futures::future::join_all(futs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Runs `f` on every shard while holding every shard exclusively: the whole-server
+/// commands (FLUSHALL, FLUSHDB, SWAPDB) are atomic across shards.
+pub async fn with_all_locked(c: &Client, f: impl Fn(&Shard) + Clone + Send + 'static) {
+    let parts = (0..c.shard.nshards).map(|s| (s, LockSet::Global)).collect();
+    let tx = c.tx(parts).await;
+    tx.finish_each(|_| {
+        let f = f.clone();
+        move |sh: &Shard| f(sh)
     })
     .await;
 }

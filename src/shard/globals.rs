@@ -1,0 +1,68 @@
+//! Process-wide settings and counters shared by every shard. Holds no keyspace
+//! data: every key lives in exactly one shard's `Store`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use crate::config::Config;
+
+pub struct Globals {
+    pub config: RwLock<Config>,
+    pub nshards: usize,
+    pub port: u16,
+    pub next_client_id: AtomicU64,
+    /// Transaction and waiter ids (one sequence: both key the same shard tables).
+    pub next_txid: AtomicU64,
+    pub shutdown: AtomicBool,
+    pub connected: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub started: Instant,
+    pub run_id: String,
+    pub executable: String,
+}
+
+impl Globals {
+    pub fn new(config: Config, nshards: usize, port: u16) -> Globals {
+        Globals {
+            config: RwLock::new(config),
+            nshards,
+            port,
+            next_client_id: AtomicU64::new(1),
+            next_txid: AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+            connected: AtomicU64::new(0),
+            total_connections: AtomicU64::new(0),
+            started: Instant::now(),
+            run_id: run_id(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn config(&self) -> RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config_mut(&self) -> RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// 40 hex digits, as Redis's run_id.
+fn run_id() -> String {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ (std::process::id() as u64) << 32;
+    let mut rng = crate::num::Rng::new(seed);
+    (0..40)
+        .map(|_| char::from_digit((rng.next() % 16) as u32, 16).unwrap_or('0'))
+        .collect()
+}
