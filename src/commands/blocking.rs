@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::{Either, LocalBoxFuture};
 
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
 use crate::dispatch::Client;
-use crate::dispatch::coord::{keys_by_shard, lock_parts};
+use crate::dispatch::coord::KeyGroups;
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Shard;
 use crate::shard::blocking::{WaitSlot, register, unregister};
@@ -29,159 +28,71 @@ use crate::shard::locks::{LockKey, LockSet};
 use crate::store::list::List;
 use crate::store::{Db, Store, Value, now_ms};
 
-const W: u32 = flag::WRITE;
-const F: u32 = flag::FAST;
-const B: u32 = flag::BLOCKING;
-const WL: u32 = acl::WRITE | acl::LIST;
-const WZ: u32 = acl::WRITE | acl::SORTEDSET;
-const BL: u32 = acl::WRITE | acl::LIST | acl::SLOW | acl::BLOCKING;
-const BZ: u32 = acl::WRITE | acl::SORTEDSET | acl::SLOW | acl::BLOCKING;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        cross: Some(blocking_cmd),
-        ..cmd!(
-            "lmove",
-            5,
-            W | flag::DENYOOM,
-            K12,
-            WL | acl::SLOW,
-            "list",
-            "6.2.0",
-            "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
-            Handler::Shard(lmove)
-        )
-    },
-    CommandSpec {
-        cross: Some(blocking_cmd),
-        ..cmd!(
-            "rpoplpush",
-            3,
-            W | flag::DENYOOM,
-            K12,
-            WL | acl::SLOW,
-            "list",
-            "1.2.0",
-            "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
-            Handler::Shard(rpoplpush)
-        )
-    },
-    CommandSpec {
-        cross: Some(blocking_cmd),
-        ..cmd!(
-            "lmpop",
-            -4,
-            W,
-            NK1,
-            WL | acl::SLOW,
-            "list",
-            "7.0.0",
-            "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
-            Handler::Shard(lmpop)
-        )
-    },
-    CommandSpec {
-        cross: Some(blocking_cmd),
-        ..cmd!(
-            "zmpop",
-            -4,
-            W,
-            NK1,
-            WZ | acl::SLOW,
-            "sorted-set",
-            "7.0.0",
-            "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
-            Handler::Shard(zmpop)
-        )
-    },
-    cmd!(
-        "blpop",
-        -3,
-        W | B,
-        KBUT_LAST,
-        BL,
-        "list",
-        "2.0.0",
-        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "brpop",
-        -3,
-        W | B,
-        KBUT_LAST,
-        BL,
-        "list",
-        "2.0.0",
-        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "brpoplpush",
-        4,
-        W | flag::DENYOOM | B,
-        K12,
-        BL,
-        "list",
-        "2.2.0",
-        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "blmove",
-        6,
-        W | flag::DENYOOM | B,
-        K12,
-        BL,
-        "list",
-        "6.2.0",
-        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "blmpop",
-        -5,
-        W | B,
-        NK2,
-        BL,
-        "list",
-        "7.0.0",
-        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "bzpopmin",
-        -3,
-        W | F | B,
-        KBUT_LAST,
-        BZ | acl::FAST,
-        "sorted-set",
-        "5.0.0",
-        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "bzpopmax",
-        -3,
-        W | F | B,
-        KBUT_LAST,
-        BZ | acl::FAST,
-        "sorted-set",
-        "5.0.0",
-        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
-    cmd!(
-        "bzmpop",
-        -5,
-        W | B,
-        NK2,
-        BZ,
-        "sorted-set",
-        "7.0.0",
-        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-        Handler::Conn(blocking_cmd)
-    ),
+    CommandSpec::shard("lmove", 5, lmove)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc("list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.")
+        .multi(Multi::Custom(pops_across)),
+    CommandSpec::shard("rpoplpush", 3, rpoplpush)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc("list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.")
+        .multi(Multi::Custom(pops_across)),
+    CommandSpec::shard("lmpop", -4, lmpop)
+        .flags(flag::WRITE)
+        .keys(&[keynum(1, 0, 1, 1, RW | ACCESS | DELETE)])
+        .acl(acl::LIST)
+        .doc("list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.")
+        .multi(Multi::Custom(pops_across)),
+    CommandSpec::shard("zmpop", -4, zmpop)
+        .flags(flag::WRITE)
+        .keys(&[keynum(1, 0, 1, 1, RW | ACCESS | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.")
+        .multi(Multi::Custom(pops_across)),
+    CommandSpec::conn("blpop", -3, blocking_cmd)
+        .flags(flag::WRITE | flag::NOSCRIPT | flag::BLOCKING)
+        .keys(&[range(1, -2, 1, RW | ACCESS | DELETE)])
+        .acl(acl::LIST)
+        .doc("list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::conn("brpop", -3, blocking_cmd)
+        .flags(flag::WRITE | flag::NOSCRIPT | flag::BLOCKING)
+        .keys(&[range(1, -2, 1, RW | ACCESS | DELETE)])
+        .acl(acl::LIST)
+        .doc("list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::conn("brpoplpush", 4, blocking_cmd)
+        .flags(flag::WRITE | flag::DENYOOM | flag::NOSCRIPT | flag::BLOCKING)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc("list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::conn("blmove", 6, blocking_cmd)
+        .flags(flag::WRITE | flag::DENYOOM | flag::NOSCRIPT | flag::BLOCKING)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc("list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
+    CommandSpec::conn("blmpop", -5, blocking_cmd)
+        .flags(flag::WRITE | flag::BLOCKING)
+        .keys(&[keynum(2, 0, 1, 1, RW | ACCESS | DELETE)])
+        .acl(acl::LIST)
+        .doc("list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::conn("bzpopmin", -3, blocking_cmd)
+        .flags(flag::WRITE | flag::NOSCRIPT | flag::BLOCKING | flag::FAST)
+        .keys(&[range(1, -2, 1, RW | ACCESS | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::conn("bzpopmax", -3, blocking_cmd)
+        .flags(flag::WRITE | flag::NOSCRIPT | flag::BLOCKING | flag::FAST)
+        .keys(&[range(1, -2, 1, RW | ACCESS | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::conn("bzmpop", -5, blocking_cmd)
+        .flags(flag::WRITE | flag::BLOCKING)
+        .keys(&[keynum(2, 0, 1, 1, RW | ACCESS | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
 ];
 
 // ---- what a command asks for ----
@@ -584,18 +495,17 @@ async fn attempt_across(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: R
         }
         _ => None,
     };
-    let groups = keys_by_shard(c, &argv, 0..argv.len());
-    let tx = c.tx(lock_parts(c.db, &argv, &groups, true)).await;
+    let groups = KeyGroups::of_positions(&c.shard, &argv, 0..argv.len(), RW);
+    let tx = c.tx(groups.lock_parts(c.db, &argv)).await;
     let db = c.db as usize;
     let nkeys = keys.len();
     let zset = op.is_zset();
     let probes = tx
         .run_each(|s| {
             let mine: Vec<(usize, Bytes)> = groups
-                .iter()
-                .find(|(x, _)| *x == s)
-                .map(|(_, idx)| idx.iter().map(|&i| (i, argv[i].clone())).collect())
-                .unwrap_or_default();
+                .on(s)
+                .map(|k| (k.pos as usize, argv[k.pos as usize].clone()))
+                .collect();
             move |sh: &Shard| {
                 let now = now_ms();
                 let mut st = sh.store.borrow_mut();
@@ -625,15 +535,10 @@ async fn attempt_across(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: R
     };
     let per_shard_keys = |s: usize| -> Vec<Bytes> {
         groups
-            .iter()
-            .find(|(x, _)| *x == s)
-            .map(|(_, idx)| {
-                idx.iter()
-                    .filter(|&&i| i < nkeys)
-                    .map(|&i| argv[i].clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+            .on(s)
+            .filter(|k| (k.pos as usize) < nkeys)
+            .map(|k| argv[k.pos as usize].clone())
+            .collect()
     };
     let Some(i) = chosen else {
         match reg.register {
@@ -775,9 +680,19 @@ fn zmpop(ex: &mut Exec, a: &mut Args) -> CmdResult {
     local(ex, a, "zmpop")
 }
 
-/// Every command of this module as a client-level handler: the blocking forms,
-/// and the coordinator of the non-blocking ones when their keys span shards.
+/// The blocking forms, as client-level handlers.
 fn blocking_cmd<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+    Box::pin(run(c, argv))
+}
+
+/// The coordinator of the non-blocking ones when their keys span shards: the
+/// same attempt, as a transaction (a gather would copy whole lists to move
+/// one element).
+fn pops_across<'a>(
+    c: &'a mut Client,
+    argv: &'a [Bytes],
+    _groups: KeyGroups,
+) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(run(c, argv))
 }
 
@@ -885,9 +800,9 @@ async fn next_event(c: &Client, slot: &WaitSlot, deadline: Option<Instant>) -> E
 /// Takes a waiter that timed out or lost its client off every key's queue.
 async fn forget(c: &Client, keys: &[Bytes], id: u64) {
     let db = c.db as usize;
-    let groups = keys_by_shard(c, keys, 0..keys.len());
-    futures::future::join_all(groups.into_iter().map(|(s, idx)| {
-        let mine: Vec<Bytes> = idx.iter().map(|&i| keys[i].clone()).collect();
+    let groups = KeyGroups::of_positions(&c.shard, keys, 0..keys.len(), RW);
+    futures::future::join_all(groups.shards().into_iter().map(|s| {
+        let mine: Vec<Bytes> = groups.on(s).map(|k| keys[k.pos as usize].clone()).collect();
         c.shard.run_on(s, LockSet::Keys(vec![]), move |sh: &Shard| {
             unregister(&mut sh.store.borrow_mut(), db, &mine, id)
         })

@@ -8,201 +8,102 @@ use std::cell::Cell;
 
 use super::args::eq_ic;
 use super::string::add_long_double;
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
 use crate::dispatch::arity_error;
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, acl, flag};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Stats;
 use crate::store::hash::Hash;
 use crate::store::{Db, Value, clock};
 use crate::util::glob_match;
 
-const W: u32 = flag::WRITE;
-const R: u32 = flag::READONLY;
-const F: u32 = flag::FAST;
-const D: u32 = flag::DENYOOM;
-const RH: u32 = acl::READ | acl::HASH;
-const WH: u32 = acl::WRITE | acl::HASH;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "hset",
-        -4,
-        W | D | F,
-        K1,
-        WH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Creates or modifies the value of a field in a hash.",
-        Handler::Shard(hset)
-    ),
-    cmd!(
-        "hmset",
-        -4,
-        W | D | F,
-        K1,
-        WH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Sets the values of multiple fields.",
-        Handler::Shard(hmset)
-    ),
-    cmd!(
-        "hsetnx",
-        4,
-        W | D | F,
-        K1,
-        WH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Sets the value of a field in a hash only when the field doesn't exist.",
-        Handler::Shard(hsetnx)
-    ),
-    cmd!(
-        "hget",
-        3,
-        R | F,
-        K1,
-        RH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Returns the value of a field in a hash.",
-        Handler::Shard(hget)
-    ),
-    cmd!(
-        "hmget",
-        -3,
-        R | F,
-        K1,
-        RH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Returns the values of all fields in a hash.",
-        Handler::Shard(hmget)
-    ),
-    cmd!(
-        "hdel",
-        -3,
-        W | F,
-        K1,
-        WH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
-        Handler::Shard(hdel)
-    ),
-    cmd!(
-        "hlen",
-        2,
-        R | F,
-        K1,
-        RH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Returns the number of fields in a hash.",
-        Handler::Shard(hlen)
-    ),
-    cmd!(
-        "hstrlen",
-        3,
-        R | F,
-        K1,
-        RH | acl::FAST,
-        "hash",
-        "3.2.0",
-        "Returns the length of the value of a field.",
-        Handler::Shard(hstrlen)
-    ),
-    cmd!(
-        "hexists",
-        3,
-        R | F,
-        K1,
-        RH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Determines whether a field exists in a hash.",
-        Handler::Shard(hexists)
-    ),
-    cmd!(
-        "hkeys",
-        2,
-        R,
-        K1,
-        RH | acl::SLOW,
-        "hash",
-        "2.0.0",
-        "Returns all fields in a hash.",
-        Handler::Shard(hkeys)
-    ),
-    cmd!(
-        "hvals",
-        2,
-        R,
-        K1,
-        RH | acl::SLOW,
-        "hash",
-        "2.0.0",
-        "Returns all values in a hash.",
-        Handler::Shard(hvals)
-    ),
-    cmd!(
-        "hgetall",
-        2,
-        R,
-        K1,
-        RH | acl::SLOW,
-        "hash",
-        "2.0.0",
-        "Returns all fields and values in a hash.",
-        Handler::Shard(hgetall)
-    ),
-    cmd!(
-        "hincrby",
-        4,
-        W | D | F,
-        K1,
-        WH | acl::FAST,
-        "hash",
-        "2.0.0",
-        "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
-        Handler::Shard(hincrby)
-    ),
-    cmd!(
-        "hincrbyfloat",
-        4,
-        W | D | F,
-        K1,
-        WH | acl::FAST,
-        "hash",
-        "2.6.0",
-        "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
-        Handler::Shard(hincrbyfloat)
-    ),
-    cmd!(
-        "hrandfield",
-        -2,
-        R,
-        K1,
-        RH | acl::SLOW,
-        "hash",
-        "6.2.0",
-        "Returns one or more random fields from a hash.",
-        Handler::Shard(hrandfield)
-    ),
-    cmd!(
-        "hscan",
-        -3,
-        R,
-        K1,
-        RH | acl::SLOW,
-        "hash",
-        "2.8.0",
-        "Iterates over fields and values of a hash.",
-        Handler::Shard(hscan)
-    ),
+    CommandSpec::shard("hset", -4, hset)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Creates or modifies the value of a field in a hash."),
+    CommandSpec::shard("hmset", -4, hmset)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Sets the values of multiple fields."),
+    CommandSpec::shard("hsetnx", 4, hsetnx)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist."),
+    CommandSpec::shard("hget", 3, hget)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Returns the value of a field in a hash."),
+    CommandSpec::shard("hmget", -3, hmget)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Returns the values of all fields in a hash."),
+    CommandSpec::shard("hdel", -3, hdel)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    CommandSpec::shard("hlen", 2, hlen)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Returns the number of fields in a hash."),
+    CommandSpec::shard("hstrlen", 3, hstrlen)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::HASH)
+        .doc("hash", "3.2.0", "Returns the length of the value of a field."),
+    CommandSpec::shard("hexists", 3, hexists)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Determines whether a field exists in a hash."),
+    CommandSpec::shard("hkeys", 2, hkeys)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .tips(&["nondeterministic_output_order"])
+        .doc("hash", "2.0.0", "Returns all fields in a hash."),
+    CommandSpec::shard("hvals", 2, hvals)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .tips(&["nondeterministic_output_order"])
+        .doc("hash", "2.0.0", "Returns all values in a hash."),
+    CommandSpec::shard("hgetall", 2, hgetall)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .tips(&["nondeterministic_output_order"])
+        .doc("hash", "2.0.0", "Returns all fields and values in a hash."),
+    CommandSpec::shard("hincrby", 4, hincrby)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::HASH)
+        .doc("hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    CommandSpec::shard("hincrbyfloat", 4, hincrbyfloat)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::HASH)
+        .doc("hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
+    CommandSpec::shard("hrandfield", -2, hrandfield)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .tips(&["nondeterministic_output"])
+        .doc("hash", "6.2.0", "Returns one or more random fields from a hash."),
+    CommandSpec::shard("hscan", -3, hscan)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::HASH)
+        .tips(&["nondeterministic_output"])
+        .doc("hash", "2.8.0", "Iterates over fields and values of a hash."),
 ];
 
 // ---- lookups ----

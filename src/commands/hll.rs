@@ -5,90 +5,40 @@
 //! over several shards gather the values under one transaction and compute with
 //! the same functions on the coordinator.
 
-use std::cell::RefCell;
-
-use bytes::Bytes;
-use futures::future::LocalBoxFuture;
-
 use super::args::eq_ic;
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
-use crate::dispatch::Client;
-use crate::dispatch::coord::gather;
-use crate::shard::Shard;
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::store::hll::{self, HllError, REGISTERS};
-use crate::store::{Db, Entry, Value, now_ms};
-
-const H: u32 = acl::HYPERLOGLOG;
+use crate::store::{Db, Entry, Value};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "pfadd",
-        -2,
-        flag::WRITE | flag::DENYOOM | flag::FAST,
-        K1,
-        acl::WRITE | H | acl::FAST,
-        "hyperloglog",
-        "2.8.9",
-        "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
-        Handler::Shard(pfadd)
-    ),
-    CommandSpec {
-        cross: Some(pfcount_cross),
-        ..cmd!(
-            "pfcount",
-            -2,
-            flag::READONLY | flag::MAY_REPLICATE,
-            KALL,
-            acl::READ | H | acl::SLOW,
-            "hyperloglog",
-            "2.8.9",
-            "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
-            Handler::Shard(pfcount)
-        )
-    },
-    CommandSpec {
-        cross: Some(pfmerge_cross),
-        ..cmd!(
-            "pfmerge",
-            -2,
-            flag::WRITE | flag::DENYOOM,
-            KALL,
-            acl::WRITE | H | acl::SLOW,
-            "hyperloglog",
-            "2.8.9",
-            "Merges one or more HyperLogLog values into a single key.",
-            Handler::Shard(pfmerge)
-        )
-    },
-    cmd!(
-        "pfdebug",
-        3,
-        flag::WRITE | flag::DENYOOM | flag::ADMIN,
-        KeySpec::Range {
-            first: 2,
-            last: 2,
-            step: 1
-        },
-        acl::WRITE | H | acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "hyperloglog",
-        "2.8.9",
-        "Internal commands for debugging HyperLogLog values.",
-        Handler::Shard(pfdebug)
-    ),
-    cmd!(
-        "pfselftest",
-        1,
-        flag::ADMIN,
-        KeySpec::None,
-        H | acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "hyperloglog",
-        "2.8.9",
-        "An internal command for testing HyperLogLog values.",
-        Handler::Shard(pfselftest)
-    ),
+    CommandSpec::shard("pfadd", -2, pfadd)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::HYPERLOGLOG)
+        .doc("hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."),
+    CommandSpec::shard("pfcount", -2, pfcount)
+        .flags(flag::READONLY)
+        .keys(&[keys_from(1, RW | ACCESS).notes("RW because it may change the internal representation of the key, and propagate to replicas")])
+        .acl(acl::HYPERLOGLOG)
+        .doc("hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("pfmerge", -2, pfmerge)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | ACCESS | INSERT), keys_from(2, RO | ACCESS)])
+        .acl(acl::HYPERLOGLOG)
+        .doc("hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("pfdebug", 3, pfdebug)
+        .flags(flag::WRITE | flag::DENYOOM | flag::ADMIN)
+        .keys(&[key(2, RW | ACCESS)])
+        .acl(acl::HYPERLOGLOG)
+        .doc("hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values."),
+    CommandSpec::shard("pfselftest", 1, pfselftest)
+        .flags(flag::ADMIN)
+        .acl(acl::HYPERLOGLOG)
+        .doc("hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values."),
 ];
 
 /// Redis's texts for the HLL errors.
@@ -276,61 +226,6 @@ fn pfselftest(ex: &mut Exec, _a: &mut Args) -> CmdResult {
     }
     ex.reply.ok();
     Ok(())
-}
-
-// ---- keys on several shards ----
-
-fn pfcount_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        let sources: Vec<usize> = (1..argv.len()).collect();
-        let (tx, values) = gather(c, argv, &sources, None).await;
-        tx.release().await;
-        let (max, _) = hll::union(values.iter().map(Option::as_ref)).map_err(hll_err)?;
-        c.reply().int(hll::count_registers(&max) as i64);
-        Ok(())
-    })
-}
-
-fn pfmerge_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        // The destination is also the first source.
-        let sources: Vec<usize> = (1..argv.len()).collect();
-        let (tx, mut values) = gather(c, argv, &sources, Some(1)).await;
-        let merged = hll::union(values.iter().map(Option::as_ref)).and_then(|(max, dense)| {
-            let current = match values.first_mut().and_then(Option::take) {
-                Some(Value::Str(s)) => Some(s),
-                _ => None,
-            };
-            hll::merge_dest(current, &max, dense)
-        });
-        let merged = match merged {
-            Ok(m) => m,
-            Err(e) => {
-                tx.release().await;
-                return Err(hll_err(e));
-            }
-        };
-        let owner = c.shard.owner(&argv[1]);
-        let db = c.db as usize;
-        let cell = RefCell::new(Some(merged));
-        tx.finish_each(|s| {
-            let v = if s == owner {
-                cell.borrow_mut().take()
-            } else {
-                None
-            };
-            let key = argv[1].clone();
-            move |sh: &Shard| {
-                if let Some(v) = v {
-                    let mut st = sh.store.borrow_mut();
-                    store_dest(&mut st.dbs[db], &key, now_ms(), v);
-                }
-            }
-        })
-        .await;
-        c.reply().ok();
-        Ok(())
-    })
 }
 
 #[cfg(test)]

@@ -4,414 +4,217 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
 use crate::dispatch::Client;
-use crate::dispatch::coord::{keys_by_shard, lock_parts, on_all_shards, with_all_locked};
+use crate::dispatch::coord::{on_all_shards, with_all_locked};
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::protocol::parse_i64;
-use crate::shard::Shard;
-use crate::shard::locks::{LockKey, LockSet};
+use crate::shard::locks::LockSet;
 use crate::store::{Db, Entry, NUM_DBS, now_ms};
 use crate::util::glob_match;
 
-const W: u32 = flag::WRITE;
-const R: u32 = flag::READONLY;
-const F: u32 = flag::FAST;
-const KS: u32 = acl::KEYSPACE;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        cross: Some(del_cross),
-        ..cmd!(
-            "del",
-            -2,
-            W,
-            KALL,
-            KS | acl::WRITE | acl::SLOW,
-            "generic",
-            "1.0.0",
-            "Deletes one or more keys.",
-            Handler::Shard(del)
-        )
-    },
-    CommandSpec {
-        cross: Some(del_cross),
-        ..cmd!(
-            "unlink",
-            -2,
-            W | F,
-            KALL,
-            KS | acl::WRITE | acl::FAST,
-            "generic",
-            "4.0.0",
-            "Asynchronously deletes one or more keys.",
-            Handler::Shard(del)
-        )
-    },
-    CommandSpec {
-        cross: Some(exists_cross),
-        ..cmd!(
-            "exists",
-            -2,
-            R | F,
-            KALL,
-            KS | acl::READ | acl::FAST,
-            "generic",
-            "1.0.0",
-            "Determines whether one or more keys exist.",
-            Handler::Shard(exists)
-        )
-    },
-    CommandSpec {
-        cross: Some(exists_cross),
-        ..cmd!(
-            "touch",
-            -2,
-            R | F,
-            KALL,
-            KS | acl::READ | acl::FAST,
-            "generic",
-            "3.2.1",
-            "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-            Handler::Shard(exists)
-        )
-    },
-    cmd!(
-        "type",
-        2,
-        R | F,
-        K1,
-        KS | acl::READ | acl::FAST,
-        "generic",
-        "1.0.0",
-        "Determines the type of value stored at a key.",
-        Handler::Shard(type_cmd)
-    ),
-    cmd!(
-        "expire",
-        -3,
-        W | F,
-        K1,
-        KS | acl::WRITE | acl::FAST,
-        "generic",
-        "1.0.0",
-        "Sets the expiration time of a key in seconds.",
-        Handler::Shard(expire)
-    ),
-    cmd!(
-        "pexpire",
-        -3,
-        W | F,
-        K1,
-        KS | acl::WRITE | acl::FAST,
-        "generic",
-        "2.6.0",
-        "Sets the expiration time of a key in milliseconds.",
-        Handler::Shard(pexpire)
-    ),
-    cmd!(
-        "expireat",
-        -3,
-        W | F,
-        K1,
-        KS | acl::WRITE | acl::FAST,
-        "generic",
-        "1.2.0",
-        "Sets the expiration time of a key to a Unix timestamp.",
-        Handler::Shard(expireat)
-    ),
-    cmd!(
-        "pexpireat",
-        -3,
-        W | F,
-        K1,
-        KS | acl::WRITE | acl::FAST,
-        "generic",
-        "2.6.0",
-        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-        Handler::Shard(pexpireat)
-    ),
-    cmd!(
-        "ttl",
-        2,
-        R | F,
-        K1,
-        KS | acl::READ | acl::FAST,
-        "generic",
-        "1.0.0",
-        "Returns the expiration time in seconds of a key.",
-        Handler::Shard(ttl)
-    ),
-    cmd!(
-        "pttl",
-        2,
-        R | F,
-        K1,
-        KS | acl::READ | acl::FAST,
-        "generic",
-        "2.6.0",
-        "Returns the expiration time in milliseconds of a key.",
-        Handler::Shard(pttl)
-    ),
-    cmd!(
-        "expiretime",
-        2,
-        R | F,
-        K1,
-        KS | acl::READ | acl::FAST,
-        "generic",
-        "7.0.0",
-        "Returns the expiration time of a key as a Unix timestamp.",
-        Handler::Shard(expiretime)
-    ),
-    cmd!(
-        "pexpiretime",
-        2,
-        R | F,
-        K1,
-        KS | acl::READ | acl::FAST,
-        "generic",
-        "7.0.0",
-        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
-        Handler::Shard(pexpiretime)
-    ),
-    cmd!(
-        "persist",
-        2,
-        W | F,
-        K1,
-        KS | acl::WRITE | acl::FAST,
-        "generic",
-        "2.2.0",
-        "Removes the expiration time of a key.",
-        Handler::Shard(persist)
-    ),
-    CommandSpec {
-        cross: Some(rename_cross),
-        ..cmd!(
-            "rename",
-            3,
-            W,
-            K12,
-            KS | acl::WRITE | acl::SLOW,
-            "generic",
-            "1.0.0",
-            "Renames a key and overwrites the destination.",
-            Handler::Shard(rename)
-        )
-    },
-    CommandSpec {
-        cross: Some(renamenx_cross),
-        ..cmd!(
-            "renamenx",
-            3,
-            W | F,
-            K12,
-            KS | acl::WRITE | acl::FAST,
-            "generic",
-            "1.0.0",
-            "Renames a key only when the target key name doesn't exist.",
-            Handler::Shard(renamenx)
-        )
-    },
-    CommandSpec {
-        cross: Some(copy_cross),
-        ..cmd!(
-            "copy",
-            -3,
-            W | flag::DENYOOM,
-            K12,
-            KS | acl::WRITE | acl::SLOW,
-            "generic",
-            "6.2.0",
-            "Copies the value of a key to a new key.",
-            Handler::Shard(copy)
-        )
-    },
-    cmd!(
-        "move",
-        3,
-        W | F,
-        K1,
-        KS | acl::WRITE | acl::FAST,
-        "generic",
-        "1.0.0",
-        "Moves a key to another database.",
-        Handler::Shard(move_cmd)
-    ),
-    cmd!(
-        "keys",
-        2,
-        R,
-        KeySpec::None,
-        KS | acl::READ | acl::SLOW | acl::DANGEROUS,
-        "generic",
-        "1.0.0",
-        "Returns all key names that match a pattern.",
-        Handler::Conn(keys)
-    ),
-    cmd!(
-        "scan",
-        -2,
-        R,
-        KeySpec::None,
-        KS | acl::READ | acl::SLOW,
-        "generic",
-        "2.8.0",
-        "Iterates over the key names in the database.",
-        Handler::Conn(scan)
-    ),
-    cmd!(
-        "randomkey",
-        1,
-        R,
-        KeySpec::None,
-        KS | acl::READ | acl::SLOW,
-        "generic",
-        "1.0.0",
-        "Returns a random key name from the database.",
-        Handler::Conn(randomkey)
-    ),
-    cmd!(
-        "dbsize",
-        1,
-        R | F,
-        KeySpec::None,
-        KS | acl::READ | acl::FAST,
-        "server",
-        "1.0.0",
-        "Returns the number of keys in the database.",
-        Handler::Conn(dbsize)
-    ),
-    cmd!(
-        "flushdb",
-        -1,
-        W,
-        KeySpec::None,
-        KS | acl::WRITE | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "1.0.0",
-        "Removes all keys from the current database.",
-        Handler::Conn(flushdb)
-    ),
-    cmd!(
-        "flushall",
-        -1,
-        W,
-        KeySpec::None,
-        KS | acl::WRITE | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "1.0.0",
-        "Removes all keys from all databases.",
-        Handler::Conn(flushall)
-    ),
-    cmd!(
-        "swapdb",
-        3,
-        W | F,
-        KeySpec::None,
-        KS | acl::WRITE | acl::FAST | acl::DANGEROUS,
-        "server",
-        "4.0.0",
-        "Swaps two Redis databases.",
-        Handler::Conn(swapdb)
-    ),
-    cmd!(
-        "select",
-        2,
-        flag::LOADING | flag::STALE | F,
-        KeySpec::None,
-        acl::CONNECTION | acl::FAST,
-        "connection",
-        "1.0.0",
-        "Changes the selected database.",
-        Handler::Conn(select)
-    ),
-    cmd!(
-        "wait",
-        3,
-        0,
-        KeySpec::None,
-        acl::SLOW | acl::CONNECTION,
-        "generic",
-        "3.0.0",
-        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
-        Handler::Conn(wait)
-    ),
-    CommandSpec {
-        subcommands: OBJECT_SUBCOMMANDS,
-        ..cmd!(
-            "object",
-            -2,
-            0,
-            KeySpec::None,
-            acl::SLOW,
-            "generic",
-            "2.2.3",
-            "A container for object introspection commands.",
-            Handler::Conn(container_help)
-        )
-    },
+    CommandSpec::shard("del", -2, del)
+        .flags(flag::WRITE)
+        .keys(&[keys_from(1, RM | DELETE)])
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .doc("generic", "1.0.0", "Deletes one or more keys.")
+        .multi(Multi::Sum),
+    CommandSpec::shard("unlink", -2, del)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[keys_from(1, RM | DELETE)])
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .doc("generic", "4.0.0", "Asynchronously deletes one or more keys.")
+        .multi(Multi::Sum),
+    CommandSpec::shard("exists", -2, exists)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[keys_from(1, RO)])
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .doc("generic", "1.0.0", "Determines whether one or more keys exist.")
+        .multi(Multi::Sum),
+    CommandSpec::shard("touch", -2, exists)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[keys_from(1, RO)])
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .doc("generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.")
+        .multi(Multi::Sum),
+    CommandSpec::shard("type", 2, type_cmd)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "1.0.0", "Determines the type of value stored at a key."),
+    CommandSpec::shard("expire", -3, expire)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "1.0.0", "Sets the expiration time of a key in seconds."),
+    CommandSpec::shard("pexpire", -3, pexpire)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "2.6.0", "Sets the expiration time of a key in milliseconds."),
+    CommandSpec::shard("expireat", -3, expireat)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
+    CommandSpec::shard("pexpireat", -3, pexpireat)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    CommandSpec::shard("ttl", 2, ttl)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output"])
+        .doc("generic", "1.0.0", "Returns the expiration time in seconds of a key."),
+    CommandSpec::shard("pttl", 2, pttl)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output"])
+        .doc("generic", "2.6.0", "Returns the expiration time in milliseconds of a key."),
+    CommandSpec::shard("expiretime", 2, expiretime)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."),
+    CommandSpec::shard("pexpiretime", 2, pexpiretime)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    CommandSpec::shard("persist", 2, persist)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "2.2.0", "Removes the expiration time of a key."),
+    CommandSpec::shard("rename", 3, rename)
+        .flags(flag::WRITE)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, OW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "1.0.0", "Renames a key and overwrites the destination.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("renamenx", 3, renamenx)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, OW | INSERT)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "1.0.0", "Renames a key only when the target key name doesn't exist.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("copy", -3, copy)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RO | ACCESS), key(2, OW | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "6.2.0", "Copies the value of a key to a new key.")
+        .multi(Multi::Gather { extra_db: Some(copy_db) }),
+    CommandSpec::shard("move", 3, move_cmd)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::KEYSPACE)
+        .doc("generic", "1.0.0", "Moves a key to another database."),
+    CommandSpec::conn("keys", 2, keys)
+        .flags(flag::READONLY)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(&["request_policy:all_shards", "nondeterministic_output_order"])
+        .doc("generic", "1.0.0", "Returns all key names that match a pattern."),
+    CommandSpec::conn("scan", -2, scan)
+        .flags(flag::READONLY)
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output", "request_policy:special"])
+        .doc("generic", "2.8.0", "Iterates over the key names in the database."),
+    CommandSpec::conn("randomkey", 1, randomkey)
+        .flags(flag::READONLY)
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:all_shards", "nondeterministic_output"])
+        .doc("generic", "1.0.0", "Returns a random key name from the database."),
+    CommandSpec::conn("dbsize", 1, dbsize)
+        .flags(flag::READONLY | flag::FAST)
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:all_shards", "response_policy:agg_sum"])
+        .doc("server", "1.0.0", "Returns the number of keys in the database."),
+    CommandSpec::conn("flushdb", -1, flushdb)
+        .flags(flag::WRITE)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
+        .doc("server", "1.0.0", "Removes all keys from the current database."),
+    CommandSpec::conn("flushall", -1, flushall)
+        .flags(flag::WRITE)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
+        .doc("server", "1.0.0", "Removes all keys from all databases."),
+    CommandSpec::conn("swapdb", 3, swapdb)
+        .flags(flag::WRITE | flag::FAST)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .doc("server", "4.0.0", "Swaps two Redis databases."),
+    CommandSpec::conn("select", 2, select)
+        .flags(flag::LOADING | flag::STALE | flag::FAST)
+        .acl(acl::CONNECTION)
+        .doc("connection", "1.0.0", "Changes the selected database."),
+    CommandSpec::conn("wait", 3, wait)
+        .flags(flag::NOSCRIPT)
+        .acl(acl::CONNECTION)
+        .tips(&["request_policy:all_shards", "response_policy:agg_min"])
+        .doc("generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    CommandSpec::conn("object", -2, container_help)
+        .doc("generic", "2.2.3", "A container for object introspection commands.")
+        .subcommands(OBJECT_SUBCOMMANDS),
 ];
 
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "object|encoding",
-        3,
-        R,
-        K2,
-        KS | acl::READ | acl::SLOW,
-        "generic",
-        "2.2.3",
-        "Returns the internal encoding of a Redis object.",
-        Handler::Shard(object_encoding)
-    ),
-    cmd!(
-        "object|idletime",
-        3,
-        R,
-        K2,
-        KS | acl::READ | acl::SLOW,
-        "generic",
-        "2.2.3",
-        "Returns the time since the last access to a Redis object.",
-        Handler::Shard(object_idletime)
-    ),
-    cmd!(
-        "object|freq",
-        3,
-        R,
-        K2,
-        KS | acl::READ | acl::SLOW,
-        "generic",
-        "4.0.0",
-        "Returns the logarithmic access frequency counter of a Redis object.",
-        Handler::Shard(object_freq)
-    ),
-    cmd!(
-        "object|refcount",
-        3,
-        R,
-        K2,
-        KS | acl::READ | acl::SLOW,
-        "generic",
-        "2.2.3",
-        "Returns the reference count of a value of a key.",
-        Handler::Shard(object_refcount)
-    ),
-    cmd!(
-        "object|help",
-        2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        KS | acl::SLOW,
-        "generic",
-        "6.2.0",
-        "Returns helpful text about the different subcommands.",
-        Handler::Conn(object_help)
-    ),
+    CommandSpec::shard("object|encoding", 3, object_encoding)
+        .flags(flag::READONLY)
+        .keys(&[key(2, RO)])
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "Returns the internal encoding of a Redis object.",
+        ),
+    CommandSpec::shard("object|idletime", 3, object_idletime)
+        .flags(flag::READONLY)
+        .keys(&[key(2, RO)])
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "Returns the time since the last access to a Redis object.",
+        ),
+    CommandSpec::shard("object|freq", 3, object_freq)
+        .flags(flag::READONLY)
+        .keys(&[key(2, RO)])
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "generic",
+            "4.0.0",
+            "Returns the logarithmic access frequency counter of a Redis object.",
+        ),
+    CommandSpec::shard("object|refcount", 3, object_refcount)
+        .flags(flag::READONLY)
+        .keys(&[key(2, RO)])
+        .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "Returns the reference count of a value of a key.",
+        ),
+    CommandSpec::conn("object|help", 2, object_help)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::KEYSPACE)
+        .doc(
+            "generic",
+            "6.2.0",
+            "Returns helpful text about the different subcommands.",
+        ),
 ];
 
 /// Placeholder handler of container commands: routing always picks a subcommand.
@@ -690,6 +493,13 @@ fn parse_copy(a: &mut Args) -> Result<CopyOpts, CmdError> {
     Ok(o)
 }
 
+/// The other database COPY writes to (`DB n`), for its coordinator; a bad
+/// option is left for the handler to report.
+fn copy_db(argv: &[Bytes]) -> Option<u8> {
+    let mut a = Args::new(argv.get(3..)?);
+    parse_copy(&mut a).ok()?.db.map(|d| d as u8)
+}
+
 fn copy(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let (src, dst) = (a.next()?, a.next()?);
     let o = parse_copy(a)?;
@@ -778,165 +588,6 @@ fn object_refcount(ex: &mut Exec, a: &mut Args) -> CmdResult {
             if e.encoding() == "int" && parse_i64(s).is_some_and(|n| (0..10000).contains(&n)));
         r.int(if shared { i32::MAX as i64 } else { 1 })
     })
-}
-
-// ---- coordinators ----
-
-/// Runs a per-key-group operation on every shard under one transaction and sums
-/// the results (DEL, UNLINK, EXISTS, TOUCH across shards).
-async fn sum_across(
-    c: &mut Client,
-    argv: &[Bytes],
-    exclusive: bool,
-    op: fn(&mut Db, &[Bytes]) -> i64,
-) -> CmdResult {
-    let groups = keys_by_shard(c, argv, 1..argv.len());
-    let tx = c.tx(lock_parts(c.db, argv, &groups, exclusive)).await;
-    let db = c.db as usize;
-    let results = tx
-        .finish_each(|s| {
-            let keys: Vec<Bytes> = groups
-                .iter()
-                .find(|(x, _)| *x == s)
-                .map(|(_, idx)| idx.iter().map(|&i| argv[i].clone()).collect())
-                .unwrap_or_default();
-            move |sh: &Shard| op(&mut sh.store.borrow_mut().dbs[db], &keys)
-        })
-        .await;
-    c.reply()
-        .int(results.into_iter().filter_map(|(_, n)| n).sum());
-    Ok(())
-}
-
-fn del_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(sum_across(c, argv, true, op_del))
-}
-
-fn exists_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(sum_across(c, argv, false, op_exists))
-}
-
-/// Two-key commands over two shards, in three hops: lock both keys; look at both
-/// (the source entry and whether the destination exists); then remove the source
-/// (RENAME) and write the destination while releasing both.
-async fn two_key_across(c: &mut Client, argv: &[Bytes], mode: TwoKey) -> CmdResult {
-    let (src, dst) = (argv[1].clone(), argv[2].clone());
-    let mut to_db = c.db as usize;
-    let mut replace = false;
-    if let TwoKey::Copy = mode {
-        let o = parse_copy(&mut Args::new(&argv[3..]))?;
-        to_db = o.db.unwrap_or(to_db);
-        replace = o.replace;
-    }
-    let (s_src, s_dst) = (c.shard.owner(&src), c.shard.owner(&dst));
-    let db = c.db as usize;
-    let take = !matches!(mode, TwoKey::Copy);
-    let parts = vec![
-        (
-            s_src,
-            LockSet::Keys(vec![(
-                LockKey {
-                    db: db as u8,
-                    key: src.clone(),
-                },
-                take,
-            )]),
-        ),
-        (
-            s_dst,
-            LockSet::Keys(vec![(
-                LockKey {
-                    db: to_db as u8,
-                    key: dst.clone(),
-                },
-                true,
-            )]),
-        ),
-    ];
-    let tx = c.tx(parts).await;
-    let looked = tx
-        .run_each(|s| {
-            let (src, dst) = (src.clone(), dst.clone());
-            move |sh: &Shard| {
-                let now = now_ms();
-                let mut st = sh.store.borrow_mut();
-                if s == s_src {
-                    (st.dbs[db].get(&src, now).cloned(), false)
-                } else {
-                    (None, st.dbs[to_db].get(&dst, now).is_some())
-                }
-            }
-        })
-        .await;
-    let mut entry = None;
-    let mut dst_exists = false;
-    for (s, v) in looked {
-        match (s == s_src, v) {
-            (true, Some((e, _))) => entry = e,
-            (false, Some((_, x))) => dst_exists = x,
-            _ => {}
-        }
-    }
-    let blocked = match mode {
-        TwoKey::RenameNx => dst_exists,
-        TwoKey::Copy => dst_exists && !replace,
-        TwoKey::Rename => false,
-    };
-    // Redis reports a missing source before looking at the destination.
-    let Some(entry) = entry else {
-        tx.release().await;
-        return match mode {
-            TwoKey::Copy => {
-                c.reply().int(0);
-                Ok(())
-            }
-            _ => Err(CmdError::NoSuchKey),
-        };
-    };
-    if blocked {
-        tx.release().await;
-        c.reply().int(0);
-        return Ok(());
-    }
-    let entry = std::cell::Cell::new(Some(entry));
-    tx.finish_each(|s| {
-        let (src, dst) = (src.clone(), dst.clone());
-        let e = if s == s_dst { entry.take() } else { None };
-        move |sh: &Shard| {
-            let mut st = sh.store.borrow_mut();
-            if s == s_src && take {
-                st.dbs[db].remove(&src);
-            }
-            if let Some(e) = e {
-                st.dbs[to_db].set_entry(&dst, e);
-            }
-        }
-    })
-    .await;
-    match mode {
-        TwoKey::Rename => c.reply().ok(),
-        _ => c.reply().int(1),
-    }
-    Ok(())
-}
-
-#[derive(Clone, Copy)]
-enum TwoKey {
-    Rename,
-    RenameNx,
-    Copy,
-}
-
-fn rename_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(two_key_across(c, argv, TwoKey::Rename))
-}
-
-fn renamenx_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(two_key_across(c, argv, TwoKey::RenameNx))
-}
-
-fn copy_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(two_key_across(c, argv, TwoKey::Copy))
 }
 
 fn keys<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {

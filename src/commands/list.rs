@@ -9,176 +9,116 @@
 use bytes::BufMut;
 
 use super::args::eq_ic;
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, acl, flag};
 use crate::protocol::{Reply, parse_i64};
 use crate::store::list::List;
 use crate::store::{Db, Value};
 
-const W: u32 = flag::WRITE;
-const R: u32 = flag::READONLY;
-const F: u32 = flag::FAST;
-const D: u32 = flag::DENYOOM;
-const RL: u32 = acl::READ | acl::LIST;
-const WL: u32 = acl::WRITE | acl::LIST;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "lpush",
-        -3,
-        W | D | F,
-        K1,
-        WL | acl::FAST,
-        "list",
-        "1.0.0",
-        "Prepend one or multiple elements to a list",
-        Handler::Shard(lpush)
-    ),
-    cmd!(
-        "rpush",
-        -3,
-        W | D | F,
-        K1,
-        WL | acl::FAST,
-        "list",
-        "1.0.0",
-        "Append one or multiple elements to a list",
-        Handler::Shard(rpush)
-    ),
-    cmd!(
-        "lpushx",
-        -3,
-        W | D | F,
-        K1,
-        WL | acl::FAST,
-        "list",
-        "2.2.0",
-        "Prepend an element to a list, only if the list exists",
-        Handler::Shard(lpushx)
-    ),
-    cmd!(
-        "rpushx",
-        -3,
-        W | D | F,
-        K1,
-        WL | acl::FAST,
-        "list",
-        "2.2.0",
-        "Append an element to a list, only if the list exists",
-        Handler::Shard(rpushx)
-    ),
-    cmd!(
-        "lpop",
-        -2,
-        W | F,
-        K1,
-        WL | acl::FAST,
-        "list",
-        "1.0.0",
-        "Remove and get the first elements in a list",
-        Handler::Shard(lpop)
-    ),
-    cmd!(
-        "rpop",
-        -2,
-        W | F,
-        K1,
-        WL | acl::FAST,
-        "list",
-        "1.0.0",
-        "Remove and get the last elements in a list",
-        Handler::Shard(rpop)
-    ),
-    cmd!(
-        "llen",
-        2,
-        R | F,
-        K1,
-        RL | acl::FAST,
-        "list",
-        "1.0.0",
-        "Get the length of a list",
-        Handler::Shard(llen)
-    ),
-    cmd!(
-        "lrange",
-        4,
-        R,
-        K1,
-        RL | acl::SLOW,
-        "list",
-        "1.0.0",
-        "Get a range of elements from a list",
-        Handler::Shard(lrange)
-    ),
-    cmd!(
-        "lindex",
-        3,
-        R,
-        K1,
-        RL | acl::SLOW,
-        "list",
-        "1.0.0",
-        "Get an element from a list by its index",
-        Handler::Shard(lindex)
-    ),
-    cmd!(
-        "lset",
-        4,
-        W | D,
-        K1,
-        WL | acl::SLOW,
-        "list",
-        "1.0.0",
-        "Set the value of an element in a list by its index",
-        Handler::Shard(lset)
-    ),
-    cmd!(
-        "linsert",
-        5,
-        W | D,
-        K1,
-        WL | acl::SLOW,
-        "list",
-        "2.2.0",
-        "Insert an element before or after another element in a list",
-        Handler::Shard(linsert)
-    ),
-    cmd!(
-        "lrem",
-        4,
-        W,
-        K1,
-        WL | acl::SLOW,
-        "list",
-        "1.0.0",
-        "Remove elements from a list",
-        Handler::Shard(lrem)
-    ),
-    cmd!(
-        "ltrim",
-        4,
-        W,
-        K1,
-        WL | acl::SLOW,
-        "list",
-        "1.0.0",
-        "Trim a list to the specified range",
-        Handler::Shard(ltrim)
-    ),
-    cmd!(
-        "lpos",
-        -3,
-        R,
-        K1,
-        RL | acl::SLOW,
-        "list",
-        "6.0.6",
-        "Return the index of matching elements on a list",
-        Handler::Shard(lpos)
-    ),
+    CommandSpec::shard("lpush", -3, lpush)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "1.0.0",
+            "Prepend one or multiple elements to a list",
+        ),
+    CommandSpec::shard("rpush", -3, rpush)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc("list", "1.0.0", "Append one or multiple elements to a list"),
+    CommandSpec::shard("lpushx", -3, lpushx)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "2.2.0",
+            "Prepend an element to a list, only if the list exists",
+        ),
+    CommandSpec::shard("rpushx", -3, rpushx)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "2.2.0",
+            "Append an element to a list, only if the list exists",
+        ),
+    CommandSpec::shard("lpop", -2, lpop)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "1.0.0",
+            "Remove and get the first elements in a list",
+        ),
+    CommandSpec::shard("rpop", -2, rpop)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "1.0.0",
+            "Remove and get the last elements in a list",
+        ),
+    CommandSpec::shard("llen", 2, llen)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::LIST)
+        .doc("list", "1.0.0", "Get the length of a list"),
+    CommandSpec::shard("lrange", 4, lrange)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::LIST)
+        .doc("list", "1.0.0", "Get a range of elements from a list"),
+    CommandSpec::shard("lindex", 3, lindex)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::LIST)
+        .doc("list", "1.0.0", "Get an element from a list by its index"),
+    CommandSpec::shard("lset", 4, lset)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "1.0.0",
+            "Set the value of an element in a list by its index",
+        ),
+    CommandSpec::shard("linsert", 5, linsert)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "2.2.0",
+            "Insert an element before or after another element in a list",
+        ),
+    CommandSpec::shard("lrem", 4, lrem)
+        .flags(flag::WRITE)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::LIST)
+        .doc("list", "1.0.0", "Remove elements from a list"),
+    CommandSpec::shard("ltrim", 4, ltrim)
+        .flags(flag::WRITE)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::LIST)
+        .doc("list", "1.0.0", "Trim a list to the specified range"),
+    CommandSpec::shard("lpos", -3, lpos)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::LIST)
+        .doc(
+            "list",
+            "6.0.6",
+            "Return the index of matching elements on a list",
+        ),
 ];
 
 /// Redis's reply when a count must be a non-negative integer.

@@ -10,11 +10,10 @@ use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
 use super::keyspace::container_help;
-use super::table::{self, CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult};
-use crate::cmd;
 use crate::dispatch::Client;
 use crate::dispatch::coord::on_all_shards;
+use crate::dispatch::table::{self, Begin, CommandSpec, Find, KeySpec, acl, flag, ks};
 use crate::protocol::{Proto, Reply, parse_i64};
 use crate::shard::Shard;
 
@@ -33,401 +32,271 @@ macro_rules! conn_fn {
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "ping",
-        -1,
-        F,
-        KeySpec::None,
-        CONN | acl::FAST,
-        "connection",
-        "1.0.0",
-        "Returns the server's liveliness response.",
-        Handler::Conn(ping)
-    ),
-    cmd!(
-        "echo",
-        2,
-        F,
-        KeySpec::None,
-        CONN | acl::FAST,
-        "connection",
-        "1.0.0",
-        "Returns the given string.",
-        Handler::Conn(echo)
-    ),
-    cmd!(
-        "quit",
-        -1,
-        flag::ALLOW_BUSY | NS | F | flag::NO_AUTH,
-        KeySpec::None,
-        CONN | acl::FAST,
-        "connection",
-        "1.0.0",
-        "Closes the connection.",
-        Handler::Conn(quit)
-    ),
-    cmd!(
-        "reset",
-        1,
-        NS | F | flag::NO_AUTH | flag::ALLOW_BUSY,
-        KeySpec::None,
-        CONN | acl::FAST,
-        "connection",
-        "6.2.0",
-        "Resets the connection.",
-        Handler::Conn(reset)
-    ),
-    cmd!(
-        "hello",
-        -1,
-        NS | F | flag::NO_AUTH | flag::ALLOW_BUSY,
-        KeySpec::None,
-        CONN | acl::FAST,
-        "connection",
-        "6.0.0",
-        "Handshakes with the Redis server.",
-        Handler::Conn(hello)
-    ),
-    cmd!(
-        "auth",
-        -2,
-        NS | F | flag::NO_AUTH | flag::ALLOW_BUSY,
-        KeySpec::None,
-        CONN | acl::FAST,
-        "connection",
-        "1.0.0",
-        "Authenticates the connection.",
-        Handler::Conn(auth)
-    ),
-    CommandSpec {
-        subcommands: CLIENT_SUBCOMMANDS,
-        ..cmd!(
-            "client",
-            -2,
-            0,
-            KeySpec::None,
-            acl::SLOW,
+    CommandSpec::conn("ping", -1, ping)
+        .flags(flag::FAST)
+        .acl(acl::CONNECTION)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
+        .doc(
+            "connection",
+            "1.0.0",
+            "Returns the server's liveliness response.",
+        ),
+    CommandSpec::conn("echo", 2, echo)
+        .flags(flag::LOADING | flag::STALE | flag::FAST)
+        .acl(acl::CONNECTION)
+        .doc("connection", "1.0.0", "Returns the given string."),
+    CommandSpec::conn("quit", -1, quit)
+        .flags(
+            flag::NOSCRIPT
+                | flag::LOADING
+                | flag::STALE
+                | flag::FAST
+                | flag::NO_AUTH
+                | flag::ALLOW_BUSY,
+        )
+        .acl(acl::CONNECTION)
+        .doc("connection", "1.0.0", "Closes the connection."),
+    CommandSpec::conn("reset", 1, reset)
+        .flags(
+            flag::NOSCRIPT
+                | flag::LOADING
+                | flag::STALE
+                | flag::FAST
+                | flag::NO_AUTH
+                | flag::ALLOW_BUSY,
+        )
+        .acl(acl::CONNECTION)
+        .doc("connection", "6.2.0", "Resets the connection."),
+    CommandSpec::conn("hello", -1, hello)
+        .flags(
+            flag::NOSCRIPT
+                | flag::LOADING
+                | flag::STALE
+                | flag::FAST
+                | flag::NO_AUTH
+                | flag::ALLOW_BUSY,
+        )
+        .acl(acl::CONNECTION)
+        .doc("connection", "6.0.0", "Handshakes with the Redis server."),
+    CommandSpec::conn("auth", -2, auth)
+        .flags(
+            flag::NOSCRIPT
+                | flag::LOADING
+                | flag::STALE
+                | flag::FAST
+                | flag::NO_AUTH
+                | flag::ALLOW_BUSY,
+        )
+        .acl(acl::CONNECTION)
+        .doc("connection", "1.0.0", "Authenticates the connection."),
+    CommandSpec::conn("client", -2, container_help)
+        .doc(
             "connection",
             "2.4.0",
             "A container for client connection commands.",
-            Handler::Conn(container_help)
         )
-    },
-    cmd!(
-        "info",
-        -1,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | acl::DANGEROUS,
-        "server",
-        "1.0.0",
-        "Returns information and statistics about the server.",
-        Handler::Conn(info)
-    ),
-    CommandSpec {
-        subcommands: CONFIG_SUBCOMMANDS,
-        ..cmd!(
-            "config",
-            -2,
-            0,
-            KeySpec::None,
-            acl::SLOW,
+        .subcommands(CLIENT_SUBCOMMANDS),
+    CommandSpec::conn("info", -1, info)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::DANGEROUS)
+        .tips(&[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ])
+        .doc(
+            "server",
+            "1.0.0",
+            "Returns information and statistics about the server.",
+        ),
+    CommandSpec::conn("config", -2, container_help)
+        .doc(
             "server",
             "2.0.0",
             "A container for server configuration commands.",
-            Handler::Conn(container_help)
         )
-    },
-    cmd!(
-        "time",
-        1,
-        flag::LOADING | flag::STALE | F,
-        KeySpec::None,
-        acl::FAST,
-        "server",
-        "2.6.0",
-        "Returns the server time.",
-        Handler::Conn(time)
-    ),
-    cmd!(
-        "debug",
-        -2,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "1.0.0",
-        "A container for debugging commands.",
-        Handler::Conn(debug)
-    ),
-    cmd!(
-        "shutdown",
-        -1,
-        flag::ADMIN | NS | flag::NO_MULTI | flag::SENTINEL | flag::ALLOW_BUSY,
-        KeySpec::None,
-        acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "1.0.0",
-        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
-        Handler::Conn(shutdown)
-    ),
-    CommandSpec {
-        subcommands: COMMAND_SUBCOMMANDS,
-        arity: -1,
-        ..cmd!(
-            "command",
-            -1,
-            flag::LOADING | flag::STALE,
-            KeySpec::None,
-            acl::SLOW | CONN,
+        .subcommands(CONFIG_SUBCOMMANDS),
+    CommandSpec::conn("time", 1, time)
+        .flags(flag::LOADING | flag::STALE | flag::FAST)
+        .tips(&["nondeterministic_output"])
+        .doc("server", "2.6.0", "Returns the server time."),
+    CommandSpec::conn("debug", -2, debug)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .doc("server", "1.0.0", "A container for debugging commands."),
+    CommandSpec::conn("shutdown", -1, shutdown)
+        .flags(
+            flag::ADMIN
+                | flag::NOSCRIPT
+                | flag::LOADING
+                | flag::STALE
+                | flag::NO_MULTI
+                | flag::ALLOW_BUSY,
+        )
+        .doc(
+            "server",
+            "1.0.0",
+            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        ),
+    CommandSpec::conn("command", -1, command)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
             "server",
             "2.8.13",
             "Returns detailed information about all commands.",
-            Handler::Conn(command)
         )
-    },
+        .subcommands(COMMAND_SUBCOMMANDS),
 ];
 
-const F: u32 = flag::FAST;
-
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "client|id",
-        2,
-        NS,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "5.0.0",
-        "Returns the unique client ID of the connection.",
-        Handler::Conn(client_id)
-    ),
-    cmd!(
-        "client|setname",
-        3,
-        NS,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "2.6.9",
-        "Sets the connection name.",
-        Handler::Conn(client_setname)
-    ),
-    cmd!(
-        "client|getname",
-        2,
-        NS,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "2.6.9",
-        "Returns the name of the connection.",
-        Handler::Conn(client_getname)
-    ),
-    cmd!(
-        "client|list",
-        -2,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        CONN | acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "connection",
-        "2.4.0",
-        "Lists open connections.",
-        Handler::Conn(client_list)
-    ),
-    cmd!(
-        "client|info",
-        2,
-        NS,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "6.2.0",
-        "Returns information about the connection.",
-        Handler::Conn(client_info)
-    ),
-    cmd!(
-        "client|kill",
-        -3,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        CONN | acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "connection",
-        "2.4.0",
-        "Terminates open connections.",
-        Handler::Conn(client_kill)
-    ),
-    cmd!(
-        "client|setinfo",
-        4,
-        NS,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "7.2.0",
-        "Sets information specific to the client or connection.",
-        Handler::Conn(client_setinfo)
-    ),
-    cmd!(
-        "client|no-evict",
-        3,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        CONN | acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "connection",
-        "7.0.0",
-        "Sets the client eviction mode of the connection.",
-        Handler::Conn(client_no_evict)
-    ),
-    cmd!(
-        "client|no-touch",
-        3,
-        NS,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "7.2.0",
-        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
-        Handler::Conn(client_no_touch)
-    ),
-    cmd!(
-        "client|help",
-        2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        CONN | acl::SLOW,
-        "connection",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        Handler::Conn(client_help)
-    ),
+    CommandSpec::conn("client|id", 2, client_id)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "5.0.0",
+            "Returns the unique client ID of the connection.",
+        ),
+    CommandSpec::conn("client|setname", 3, client_setname)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc("connection", "2.6.9", "Sets the connection name."),
+    CommandSpec::conn("client|getname", 2, client_getname)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc("connection", "2.6.9", "Returns the name of the connection."),
+    CommandSpec::conn("client|list", -2, client_list)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output"])
+        .doc("connection", "2.4.0", "Lists open connections."),
+    CommandSpec::conn("client|info", 2, client_info)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "connection",
+            "6.2.0",
+            "Returns information about the connection.",
+        ),
+    CommandSpec::conn("client|kill", -3, client_kill)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc("connection", "2.4.0", "Terminates open connections."),
+    CommandSpec::conn("client|setinfo", 4, client_setinfo)
+        .flags(NS)
+        .acl(CONN | acl::SLOW)
+        .doc(
+            "connection",
+            "7.2.0",
+            "Sets information specific to the client or connection.",
+        ),
+    CommandSpec::conn("client|no-evict", 3, client_no_evict)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "7.0.0",
+            "Sets the client eviction mode of the connection.",
+        ),
+    CommandSpec::conn("client|no-touch", 3, client_no_touch)
+        .flags(NS)
+        .acl(CONN | acl::SLOW)
+        .doc(
+            "connection",
+            "7.2.0",
+            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        ),
+    CommandSpec::conn("client|help", 2, client_help)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+        ),
 ];
 
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "config|get",
-        -3,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "2.0.0",
-        "Returns the effective values of configuration parameters.",
-        Handler::Conn(config_get)
-    ),
-    cmd!(
-        "config|set",
-        -4,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "2.0.0",
-        "Sets configuration parameters in-flight.",
-        Handler::Conn(config_set)
-    ),
-    cmd!(
-        "config|resetstat",
-        2,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "2.0.0",
-        "Resets the server's statistics.",
-        Handler::Conn(config_resetstat)
-    ),
-    cmd!(
-        "config|rewrite",
-        2,
-        flag::ADMIN | NS,
-        KeySpec::None,
-        acl::ADMIN | acl::SLOW | acl::DANGEROUS,
-        "server",
-        "2.8.0",
-        "Persists the effective configuration to file.",
-        Handler::Conn(config_rewrite)
-    ),
-    cmd!(
-        "config|help",
-        2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW,
-        "server",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        Handler::Conn(config_help)
-    ),
+    CommandSpec::conn("config|get", -3, config_get)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .doc(
+            "server",
+            "2.0.0",
+            "Returns the effective values of configuration parameters.",
+        ),
+    CommandSpec::conn("config|set", -4, config_set)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"])
+        .doc(
+            "server",
+            "2.0.0",
+            "Sets configuration parameters in-flight.",
+        ),
+    CommandSpec::conn("config|resetstat", 2, config_resetstat)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .doc("server", "2.0.0", "Resets the server's statistics."),
+    CommandSpec::conn("config|rewrite", 2, config_rewrite)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .doc(
+            "server",
+            "2.8.0",
+            "Persists the effective configuration to file.",
+        ),
+    CommandSpec::conn("config|help", 2, config_help)
+        .flags(flag::LOADING | flag::STALE)
+        .doc(
+            "server",
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+        ),
 ];
 
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "command|count",
-        2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | CONN,
-        "server",
-        "2.8.13",
-        "Returns a count of commands.",
-        Handler::Conn(command_count)
-    ),
-    cmd!(
-        "command|info",
-        -2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | CONN,
-        "server",
-        "2.8.13",
-        "Returns information about one, multiple or all commands.",
-        Handler::Conn(command_info)
-    ),
-    cmd!(
-        "command|docs",
-        -2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | CONN,
-        "server",
-        "7.0.0",
-        "Returns documentary information about one, multiple or all commands.",
-        Handler::Conn(command_docs)
-    ),
-    cmd!(
-        "command|list",
-        -2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | CONN,
-        "server",
-        "7.0.0",
-        "Returns a list of command names.",
-        Handler::Conn(command_list)
-    ),
-    cmd!(
-        "command|getkeys",
-        -3,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | CONN,
-        "server",
-        "2.8.13",
-        "Extracts the key names from an arbitrary command.",
-        Handler::Conn(command_getkeys)
-    ),
-    cmd!(
-        "command|help",
-        2,
-        flag::LOADING | flag::STALE,
-        KeySpec::None,
-        acl::SLOW | CONN,
-        "server",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        Handler::Conn(command_help)
-    ),
+    CommandSpec::conn("command|count", 2, command_count)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc("server", "2.8.13", "Returns a count of commands."),
+    CommandSpec::conn("command|info", -2, command_info)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "server",
+            "2.8.13",
+            "Returns information about one, multiple or all commands.",
+        ),
+    CommandSpec::conn("command|docs", -2, command_docs)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "server",
+            "7.0.0",
+            "Returns documentary information about one, multiple or all commands.",
+        ),
+    CommandSpec::conn("command|list", -2, command_list)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
+        .doc("server", "7.0.0", "Returns a list of command names."),
+    CommandSpec::conn("command|getkeys", -4, command_getkeys)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc(
+            "server",
+            "2.8.13",
+            "Extracts the key names from an arbitrary command.",
+        ),
+    CommandSpec::conn("command|help", 2, command_help)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc(
+            "server",
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+        ),
 ];
 
 conn_fn!(ping, |c, argv| {
@@ -1273,99 +1142,125 @@ fn write_info(r: &mut Reply, spec: &CommandSpec) {
     r.array(10);
     r.bulk(spec.name.as_bytes());
     r.int(spec.arity as i64);
-    let flags: Vec<&str> = flag::NAMES
+    let flags = spec.info_flags();
+    let names: Vec<&str> = flag::NAMES
         .iter()
-        .filter(|(b, _)| spec.flags & b != 0)
+        .filter(|(b, _)| flags & b != 0)
         .map(|(_, n)| *n)
         .collect();
-    r.set(flags.len());
-    for f in flags {
+    r.set(names.len());
+    for f in names {
         r.simple(f);
     }
     r.int(first);
     r.int(last);
     r.int(step);
+    let acl_cats = spec.acl_categories();
     let cats: Vec<&str> = acl::NAMES
         .iter()
-        .filter(|(b, _)| spec.acl & b != 0)
+        .filter(|(b, _)| acl_cats & b != 0)
         .map(|(_, n)| *n)
         .collect();
     r.set(cats.len());
     for cat in cats {
         r.simple(&format!("@{cat}"));
     }
-    r.array(0); // tips
-    write_key_specs(r, spec);
-    r.array(spec.subcommands.len());
+    // Tips, key specs and subcommands are sets in Redis 7.0's RESP3 reply.
+    r.set(spec.tips.len());
+    for t in spec.tips {
+        r.bulk(t.as_bytes());
+    }
+    r.set(spec.keys.len());
+    for k in spec.keys {
+        write_key_spec(r, k);
+    }
+    r.set(spec.subcommands.len());
     for sub in spec.subcommands {
         write_info(r, sub);
     }
 }
 
-/// Redis 7 key specs (begin_search / find_keys) derived from the table's KeySpec.
-fn write_key_specs(r: &mut Reply, spec: &CommandSpec) {
-    /// `find_keys.spec` fields of a key spec.
-    type FindSpec = [(&'static [u8], i64); 3];
-    let (index, find_type, find_spec): (u8, &[u8], FindSpec) = match spec.keys {
-        KeySpec::None => {
-            r.array(0);
-            return;
-        }
-        KeySpec::Range { first, last, step }
-        | KeySpec::Fn {
-            first, last, step, ..
-        } => (
-            first,
-            b"range",
-            [
-                (
-                    b"lastkey",
-                    if last < 0 {
-                        last as i64
-                    } else {
-                        last as i64 - first as i64
-                    },
-                ),
-                (b"keystep", step as i64),
-                (b"limit", 0),
-            ],
-        ),
-        KeySpec::NumKeys {
-            numkeys,
-            first,
-            step,
-        } => (
-            numkeys,
-            b"keynum",
-            [
-                (b"keynumidx", 0),
-                (b"firstkey", first as i64),
-                (b"keystep", step as i64),
-            ],
-        ),
-    };
-    r.array(1);
-    r.map(3);
+/// One Redis 7 key spec: notes, flags, begin_search, find_keys.
+fn write_key_spec(r: &mut Reply, k: &KeySpec) {
+    r.map(if k.notes.is_some() { 4 } else { 3 });
+    if let Some(n) = k.notes {
+        r.bulk(b"notes");
+        r.bulk(n.as_bytes());
+    }
     r.bulk(b"flags");
-    r.set(1);
-    r.simple(if spec.has(flag::WRITE) { "RW" } else { "RO" });
+    let names: Vec<&str> = ks::NAMES
+        .iter()
+        .filter(|(b, _)| k.flags & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    r.set(names.len());
+    for n in names {
+        r.simple(n);
+    }
     r.bulk(b"begin_search");
     r.map(2);
     r.bulk(b"type");
-    r.bulk(b"index");
-    r.bulk(b"spec");
-    r.map(1);
-    r.bulk(b"index");
-    r.int(index as i64);
+    match k.begin {
+        Begin::Index(pos) => {
+            r.bulk(b"index");
+            r.bulk(b"spec");
+            r.map(1);
+            r.bulk(b"index");
+            r.int(pos as i64);
+        }
+        Begin::Keyword { keyword, startfrom } => {
+            r.bulk(b"keyword");
+            r.bulk(b"spec");
+            r.map(2);
+            r.bulk(b"keyword");
+            r.bulk(keyword.as_bytes());
+            r.bulk(b"startfrom");
+            r.int(startfrom as i64);
+        }
+        Begin::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
+        }
+    }
     r.bulk(b"find_keys");
     r.map(2);
     r.bulk(b"type");
-    r.bulk(find_type);
+    let fields: &[(&[u8], i64)] = match k.find {
+        Find::Range {
+            lastkey,
+            step,
+            limit,
+        } => {
+            r.bulk(b"range");
+            &[
+                (b"lastkey", lastkey as i64),
+                (b"keystep", step as i64),
+                (b"limit", limit as i64),
+            ]
+        }
+        Find::KeyNum {
+            keynumidx,
+            firstkey,
+            step,
+        } => {
+            r.bulk(b"keynum");
+            &[
+                (b"keynumidx", keynumidx as i64),
+                (b"firstkey", firstkey as i64),
+                (b"keystep", step as i64),
+            ]
+        }
+        Find::Unknown => {
+            r.bulk(b"unknown");
+            &[]
+        }
+    };
     r.bulk(b"spec");
-    r.map(find_spec.len());
-    for (name, v) in find_spec {
+    r.map(fields.len());
+    for (name, v) in fields {
         r.bulk(name);
-        r.int(v);
+        r.int(*v);
     }
 }
 
@@ -1393,7 +1288,7 @@ conn_fn!(command_info, |c, argv| {
     let specs: Vec<Option<&'static CommandSpec>> = if argv.len() == 2 {
         all_specs().into_iter().map(Some).collect()
     } else {
-        argv[2..].iter().map(|n| table::lookup(n)).collect()
+        argv[2..].iter().map(|n| table::lookup_full(n)).collect()
     };
     let mut r = c.reply();
     r.array(specs.len());
@@ -1431,7 +1326,10 @@ conn_fn!(command_docs, |c, argv| {
     let specs: Vec<&'static CommandSpec> = if argv.len() == 2 {
         all_specs()
     } else {
-        argv[2..].iter().filter_map(|n| table::lookup(n)).collect()
+        argv[2..]
+            .iter()
+            .filter_map(|n| table::lookup_full(n))
+            .collect()
     };
     let mut r = c.reply();
     r.map(specs.len());
@@ -1460,9 +1358,9 @@ conn_fn!(command_list, |c, argv| {
             let keep = match &filter {
                 None => true,
                 Some((k, _)) if k == "module" => false,
-                Some((k, v)) if k == "aclcat" => acl::NAMES
-                    .iter()
-                    .any(|(b, n)| spec.acl & b != 0 && v.eq_ignore_ascii_case(n.as_bytes())),
+                Some((k, v)) if k == "aclcat" => acl::NAMES.iter().any(|(b, n)| {
+                    spec.acl_categories() & b != 0 && v.eq_ignore_ascii_case(n.as_bytes())
+                }),
                 Some((_, v)) => crate::util::glob_match(v, spec.name.as_bytes(), true),
             };
             if keep {
@@ -1499,7 +1397,7 @@ conn_fn!(command_getkeys, |c, argv| {
         ));
     }
     let mut keys = Vec::new();
-    let ok = spec.for_each_key(target, |i| keys.push(target[i].clone()));
+    let ok = spec.for_each_key(target, |i, _| keys.push(target[i].clone()));
     if !ok {
         return Err(CmdError::Static(
             "ERR Invalid arguments specified for command",

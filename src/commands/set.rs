@@ -1,249 +1,127 @@
 //! The set family: SADD ... SSCAN.
 //!
-//! Multi-key commands (SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD,
-//! SMOVE) run on one shard when their keys share it; otherwise a coordinator
-//! reads the sources under one transaction (`cross::gather`), computes with the
-//! same pure functions ([`combine`], [`inter_card`]) and writes the destination
-//! in the hop that releases the locks, so no client sees a partial result.
+//! Multi-key commands (SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD)
+//! are written once: across shards, `dispatch::coord` gathers their keys and
+//! runs the same handler. SMOVE moves one member with its own two-shard
+//! coordinator, so no client sees a partial result either way.
 
 use std::cell::Cell;
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
 use crate::dispatch::Client;
-use crate::dispatch::coord::{finish_store, gather};
+use crate::dispatch::coord::KeyGroups;
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Shard;
-use crate::shard::locks::{LockKey, LockSet};
-use crate::shard::tx::Tx;
 use crate::store::set::{Member, Set};
 use crate::store::{Db, Value, now_ms};
 use crate::util::glob_match;
 
-const W: u32 = flag::WRITE;
-const R: u32 = flag::READONLY;
-const F: u32 = flag::FAST;
-const D: u32 = flag::DENYOOM;
-const RS: u32 = acl::READ | acl::SET;
-const WS: u32 = acl::WRITE | acl::SET;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "sadd",
-        -3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "set",
-        "1.0.0",
-        "Adds one or more members to a set. Creates the key if it doesn't exist.",
-        Handler::Shard(sadd)
-    ),
-    cmd!(
-        "srem",
-        -3,
-        W | F,
-        K1,
-        WS | acl::FAST,
-        "set",
-        "1.0.0",
-        "Removes one or more members from a set. Deletes the set if the last member was removed.",
-        Handler::Shard(srem)
-    ),
-    cmd!(
-        "scard",
-        2,
-        R | F,
-        K1,
-        RS | acl::FAST,
-        "set",
-        "1.0.0",
-        "Returns the number of members in a set.",
-        Handler::Shard(scard)
-    ),
-    cmd!(
-        "sismember",
-        3,
-        R | F,
-        K1,
-        RS | acl::FAST,
-        "set",
-        "1.0.0",
-        "Determines whether a member belongs to a set.",
-        Handler::Shard(sismember)
-    ),
-    cmd!(
-        "smismember",
-        -3,
-        R | F,
-        K1,
-        RS | acl::FAST,
-        "set",
-        "6.2.0",
-        "Determines whether multiple members belong to a set.",
-        Handler::Shard(smismember)
-    ),
-    cmd!(
-        "smembers",
-        2,
-        R,
-        K1,
-        RS | acl::SLOW,
-        "set",
-        "1.0.0",
-        "Returns all members of a set.",
-        Handler::Shard(smembers)
-    ),
-    cmd!(
-        "spop",
-        -2,
-        W | F,
-        K1,
-        WS | acl::FAST,
-        "set",
-        "1.0.0",
-        "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
-        Handler::Shard(spop)
-    ),
-    cmd!(
-        "srandmember",
-        -2,
-        R,
-        K1,
-        RS | acl::SLOW,
-        "set",
-        "1.0.0",
-        "Get one or multiple random members from a set",
-        Handler::Shard(srandmember)
-    ),
-    CommandSpec {
-        cross: Some(smove_cross),
-        ..cmd!(
-            "smove",
-            4,
-            W | F,
-            K12,
-            WS | acl::FAST,
-            "set",
-            "1.0.0",
-            "Moves a member from one set to another.",
-            Handler::Shard(smove)
-        )
-    },
-    CommandSpec {
-        cross: Some(sinter_cross),
-        ..cmd!(
-            "sinter",
-            -2,
-            R,
-            KALL,
-            RS | acl::SLOW,
-            "set",
-            "1.0.0",
-            "Returns the intersect of multiple sets.",
-            Handler::Shard(sinter)
-        )
-    },
-    CommandSpec {
-        cross: Some(sintercard_cross),
-        ..cmd!(
-            "sintercard",
-            -3,
-            R,
-            NK1,
-            RS | acl::SLOW,
-            "set",
-            "7.0.0",
-            "Returns the number of members of the intersect of multiple sets.",
-            Handler::Shard(sintercard)
-        )
-    },
-    CommandSpec {
-        cross: Some(sunion_cross),
-        ..cmd!(
-            "sunion",
-            -2,
-            R,
-            KALL,
-            RS | acl::SLOW,
-            "set",
-            "1.0.0",
-            "Returns the union of multiple sets.",
-            Handler::Shard(sunion)
-        )
-    },
-    CommandSpec {
-        cross: Some(sdiff_cross),
-        ..cmd!(
-            "sdiff",
-            -2,
-            R,
-            KALL,
-            RS | acl::SLOW,
-            "set",
-            "1.0.0",
-            "Returns the difference of multiple sets.",
-            Handler::Shard(sdiff)
-        )
-    },
-    CommandSpec {
-        cross: Some(sinterstore_cross),
-        ..cmd!(
-            "sinterstore",
-            -3,
-            W | D,
-            KALL,
-            WS | acl::SLOW,
-            "set",
-            "1.0.0",
-            "Stores the intersect of multiple sets in a key.",
-            Handler::Shard(sinterstore)
-        )
-    },
-    CommandSpec {
-        cross: Some(sunionstore_cross),
-        ..cmd!(
-            "sunionstore",
-            -3,
-            W | D,
-            KALL,
-            WS | acl::SLOW,
-            "set",
-            "1.0.0",
-            "Stores the union of multiple sets in a key.",
-            Handler::Shard(sunionstore)
-        )
-    },
-    CommandSpec {
-        cross: Some(sdiffstore_cross),
-        ..cmd!(
-            "sdiffstore",
-            -3,
-            W | D,
-            KALL,
-            WS | acl::SLOW,
-            "set",
-            "1.0.0",
-            "Stores the difference of multiple sets in a key.",
-            Handler::Shard(sdiffstore)
-        )
-    },
-    cmd!(
-        "sscan",
-        -3,
-        R,
-        K1,
-        RS | acl::SLOW,
-        "set",
-        "2.8.0",
-        "Iterates over members of a set.",
-        Handler::Shard(sscan)
-    ),
+    CommandSpec::shard("sadd", -3, sadd)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist."),
+    CommandSpec::shard("srem", -3, srem)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed."),
+    CommandSpec::shard("scard", 2, scard)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Returns the number of members in a set."),
+    CommandSpec::shard("sismember", 3, sismember)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Determines whether a member belongs to a set."),
+    CommandSpec::shard("smismember", -3, smismember)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .doc("set", "6.2.0", "Determines whether multiple members belong to a set."),
+    CommandSpec::shard("smembers", 2, smembers)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output_order"])
+        .doc("set", "1.0.0", "Returns all members of a set."),
+    CommandSpec::shard("spop", -2, spop)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output"])
+        .doc("set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."),
+    CommandSpec::shard("srandmember", -2, srandmember)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output"])
+        .doc("set", "1.0.0", "Get one or multiple random members from a set"),
+    CommandSpec::shard("smove", 4, smove)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE), key(2, RW | INSERT)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Moves a member from one set to another.")
+        .multi(Multi::Custom(smove_across)),
+    CommandSpec::shard("sinter", -2, sinter)
+        .flags(flag::READONLY)
+        .keys(&[keys_from(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output_order"])
+        .doc("set", "1.0.0", "Returns the intersect of multiple sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sintercard", -3, sintercard)
+        .flags(flag::READONLY)
+        .keys(&[keynum(1, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SET)
+        .doc("set", "7.0.0", "Returns the number of members of the intersect of multiple sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sunion", -2, sunion)
+        .flags(flag::READONLY)
+        .keys(&[keys_from(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output_order"])
+        .doc("set", "1.0.0", "Returns the union of multiple sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sdiff", -2, sdiff)
+        .flags(flag::READONLY)
+        .keys(&[keys_from(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output_order"])
+        .doc("set", "1.0.0", "Returns the difference of multiple sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sinterstore", -3, sinterstore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | UPDATE), keys_from(2, RO | ACCESS)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Stores the intersect of multiple sets in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sunionstore", -3, sunionstore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE), keys_from(2, RO | ACCESS)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Stores the union of multiple sets in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sdiffstore", -3, sdiffstore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE), keys_from(2, RO | ACCESS)])
+        .acl(acl::SET)
+        .doc("set", "1.0.0", "Stores the difference of multiple sets in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("sscan", -3, sscan)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SET)
+        .tips(&["nondeterministic_output"])
+        .doc("set", "2.8.0", "Iterates over members of a set."),
 ];
 
 // ---------------------------------------------------------------------------
@@ -771,80 +649,6 @@ fn sintercard(ex: &mut Exec, a: &mut Args) -> CmdResult {
 // Multi-key commands, several shards
 // ---------------------------------------------------------------------------
 
-/// Reads gathered values as sets, releasing the transaction on WRONGTYPE.
-async fn sets_or_release(
-    tx: Tx,
-    values: &[Option<Value>],
-) -> Result<(Tx, Vec<Option<&Set>>), CmdError> {
-    let sets: Result<Vec<Option<&Set>>, CmdError> =
-        values.iter().map(|v| as_set(v.as_ref())).collect();
-    match sets {
-        Ok(s) => Ok((tx, s)),
-        Err(e) => {
-            tx.release().await;
-            Err(e)
-        }
-    }
-}
-
-async fn setop_across(c: &mut Client, argv: &[Bytes], op: SetOp, store: bool) -> CmdResult {
-    let (dest, first) = if store { (Some(1), 2) } else { (None, 1) };
-    let sources: Vec<usize> = (first..argv.len()).collect();
-    let (tx, values) = gather(c, argv, &sources, dest).await;
-    let (tx, sets) = sets_or_release(tx, &values).await?;
-    let result = combine(op, &sets);
-    match dest {
-        Some(d) => {
-            let n = result.len();
-            let v = (n > 0).then_some(Value::Set(result));
-            finish_store(c, tx, &argv[d], v).await;
-            c.reply().int(n as i64);
-        }
-        None => {
-            tx.release().await;
-            reply_set(&mut c.reply(), &result);
-        }
-    }
-    Ok(())
-}
-
-fn sinter_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(setop_across(c, argv, SetOp::Inter, false))
-}
-
-fn sunion_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(setop_across(c, argv, SetOp::Union, false))
-}
-
-fn sdiff_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(setop_across(c, argv, SetOp::Diff, false))
-}
-
-fn sinterstore_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(setop_across(c, argv, SetOp::Inter, true))
-}
-
-fn sunionstore_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(setop_across(c, argv, SetOp::Union, true))
-}
-
-fn sdiffstore_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(setop_across(c, argv, SetOp::Diff, true))
-}
-
-fn sintercard_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        let (n, limit) = parse_intercard(&argv[1..])?;
-        let sources: Vec<usize> = (2..2 + n).collect();
-        let (tx, values) = gather(c, argv, &sources, None).await;
-        let (tx, sets) = sets_or_release(tx, &values).await?;
-        let card = inter_card(&sets, limit);
-        tx.release().await;
-        c.reply().int(card as i64);
-        Ok(())
-    })
-}
-
 /// What SMOVE's source shard saw: missing, a set holding the member or not, or
 /// another type.
 #[derive(Clone, Copy, PartialEq)]
@@ -856,21 +660,17 @@ enum SrcState {
 
 /// SMOVE over two shards: lock both keys exclusively; look at both; then remove
 /// from the source and add to the destination in the hop that releases them.
-fn smove_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+/// (A gather would copy both whole sets to move one member.)
+fn smove_across<'a>(
+    c: &'a mut Client,
+    argv: &'a [Bytes],
+    groups: KeyGroups,
+) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         let (src, dst, member) = (argv[1].clone(), argv[2].clone(), argv[3].clone());
-        let (s_src, s_dst) = (c.shard.owner(&src), c.shard.owner(&dst));
+        let s_src = c.owner(&src);
         let db = c.db as usize;
-        let lock = |key: &Bytes| {
-            LockSet::Keys(vec![(
-                LockKey {
-                    db: c.db,
-                    key: key.clone(),
-                },
-                true,
-            )])
-        };
-        let tx = c.tx(vec![(s_src, lock(&src)), (s_dst, lock(&dst))]).await;
+        let tx = c.tx(groups.lock_parts(c.db, argv)).await;
         let looked = tx
             .run_each(|s| {
                 let (src, dst, member) = (src.clone(), dst.clone(), member.clone());

@@ -9,62 +9,38 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
 use crate::dispatch::Client;
+use crate::dispatch::coord::{KeyGroups, store_and_release};
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::shard::Shard;
-use crate::shard::locks::{LockKey, LockSet};
 use crate::store::list::List;
 use crate::store::{Db, Value, now_ms};
 
-const ACL: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::SLOW | acl::DANGEROUS;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        cross: Some(sort_cross),
-        ..cmd!(
-            "sort",
-            -2,
-            flag::WRITE | flag::DENYOOM,
-            KeySpec::Fn {
-                first: 1,
-                last: 1,
-                step: 1,
-                find: sort_keys,
-            },
-            ACL | acl::WRITE,
-            "generic",
-            "1.0.0",
-            "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-            Handler::Shard(sort)
-        )
-    },
-    cmd!(
-        "sort_ro",
-        -2,
-        flag::READONLY,
-        KeySpec::Range {
-            first: 1,
-            last: 1,
-            step: 1,
-        },
-        ACL | acl::READ,
-        "generic",
-        "7.0.0",
-        "Returns the sorted elements of a list, a set, or a sorted set.",
-        Handler::Shard(sort_ro)
-    ),
+    CommandSpec::shard("sort", -2, sort)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RO | ACCESS), unknown(RO | ACCESS).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"), unknown(OW | UPDATE).notes("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array")])
+        .getkeys(sort_keys)
+        .acl(acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS)
+        .doc("generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.")
+        .multi(Multi::Custom(sort_across)),
+    CommandSpec::shard("sort_ro", -2, sort_ro)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS), unknown(RO | ACCESS).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort")])
+        .acl(acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS)
+        .doc("generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set."),
 ];
 
 /// SORT's keys: the sorted key and a STORE destination.
-fn sort_keys(argv: &[Bytes], f: &mut dyn FnMut(usize)) -> bool {
+fn sort_keys(argv: &[Bytes], f: &mut dyn FnMut(usize, u16)) -> bool {
     if argv.len() < 2 {
         return false;
     }
-    f(1);
+    f(1, RO | ACCESS);
     if let Some(i) = store_pos(argv) {
-        f(i);
+        f(i, OW | UPDATE);
     }
     true
 }
@@ -390,38 +366,20 @@ fn sort_ro(ex: &mut Exec, a: &mut Args) -> CmdResult {
 
 /// SORT ... STORE with the destination on another shard: sort under a shared
 /// lock on the key, store while releasing.
-fn sort_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
+fn sort_across<'a>(
+    c: &'a mut Client,
+    argv: &'a [Bytes],
+    groups: KeyGroups,
+) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         let key = argv[1].clone();
-        let key_shard = c.shard.owner(&key);
+        let key_shard = c.owner(&key);
         let o = parse(&argv[2..], false, (key_shard, c.shard.nshards))?;
         let Some(dest) = o.store.clone() else {
             return Err(CmdError::Static("ERR internal routing error"));
         };
         let db = c.db;
-        let dest_shard = c.shard.owner(&dest);
-        let parts = vec![
-            (
-                key_shard,
-                LockSet::Keys(vec![(
-                    LockKey {
-                        db,
-                        key: key.clone(),
-                    },
-                    false,
-                )]),
-            ),
-            (
-                dest_shard,
-                LockSet::Keys(vec![(
-                    LockKey {
-                        db,
-                        key: dest.clone(),
-                    },
-                    true,
-                )]),
-            ),
-        ];
+        let parts = groups.lock_parts(db, argv);
         let tx = c.tx(parts).await;
         let vals = tx
             .run(key_shard, move |sh: &Shard| {
@@ -439,7 +397,7 @@ fn sort_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
             }
         };
         let n = vals.len() as i64;
-        crate::dispatch::coord::finish_store(c, tx, &dest, stored(vals)).await;
+        store_and_release(c, tx, &dest, stored(vals)).await;
         c.reply().int(n);
         Ok(())
     })

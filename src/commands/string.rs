@@ -1,22 +1,17 @@
 //! The string family: GET/SET and friends, counters, ranges, bits, LCS.
 //!
-//! Multi-key commands (MGET, MSET, MSETNX, BITOP, LCS) have a shard half that works
-//! when all keys are on one shard and a coordinator for keys on several shards that
-//! locks them through a [`Tx`], so no client sees a partial result.
+//! Multi-key commands (MGET, MSET, MSETNX, BITOP, LCS) are written once: their
+//! rows say how the shards' parts combine when the keys span shards
+//! (`dispatch::coord`), so no client sees a partial result.
 
 use bytes::Bytes;
-use futures::future::LocalBoxFuture;
 
 use super::args::{eq_ic, parse_f64};
 use super::bits;
-use super::table::keys::*;
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
-use crate::dispatch::Client;
-use crate::dispatch::coord::{keys_by_shard, lock_parts};
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::protocol::parse_i64;
-use crate::shard::locks::{LockKey, LockSet};
 use crate::store::{Db, Entry, Value};
 
 /// Redis's `proto-max-bulk-len`: the largest string a command may build.
@@ -24,354 +19,160 @@ pub const MAX_STRING: usize = 512 * 1024 * 1024;
 const TOO_BIG: CmdError =
     CmdError::Static("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 
-const W: u32 = flag::WRITE;
-const R: u32 = flag::READONLY;
-const F: u32 = flag::FAST;
-const D: u32 = flag::DENYOOM;
-const RS: u32 = acl::READ | acl::STRING;
-const WS: u32 = acl::WRITE | acl::STRING;
-const RB: u32 = acl::READ | acl::BITMAP;
-const WB: u32 = acl::WRITE | acl::BITMAP;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "get",
-        2,
-        R | F,
-        K1,
-        RS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Returns the string value of a key.",
-        Handler::Shard(get)
-    ),
-    cmd!(
-        "set",
-        -3,
-        W | D,
-        K1,
-        WS | acl::SLOW,
-        "string",
-        "1.0.0",
-        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
-        Handler::Shard(set)
-    ),
-    cmd!(
-        "setnx",
-        3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Set the string value of a key only when the key doesn't exist.",
-        Handler::Shard(setnx)
-    ),
-    cmd!(
-        "setex",
-        4,
-        W | D,
-        K1,
-        WS | acl::SLOW,
-        "string",
-        "2.0.0",
-        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
-        Handler::Shard(setex)
-    ),
-    cmd!(
-        "psetex",
-        4,
-        W | D,
-        K1,
-        WS | acl::SLOW,
-        "string",
-        "2.6.0",
-        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
-        Handler::Shard(psetex)
-    ),
-    cmd!(
-        "getset",
-        3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Returns the previous string value of a key after setting it to a new value.",
-        Handler::Shard(getset)
-    ),
-    cmd!(
-        "getdel",
-        2,
-        W | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "6.2.0",
-        "Returns the string value of a key after deleting the key.",
-        Handler::Shard(getdel)
-    ),
-    cmd!(
-        "getex",
-        -2,
-        W | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "6.2.0",
-        "Returns the string value of a key after setting its expiration time.",
-        Handler::Shard(getex)
-    ),
-    CommandSpec {
-        cross: Some(mget_cross),
-        ..cmd!(
-            "mget",
-            -2,
-            R | F,
-            KALL,
-            RS | acl::FAST,
-            "string",
-            "1.0.0",
-            "Atomically returns the string values of one or more keys.",
-            Handler::Shard(mget)
-        )
-    },
-    CommandSpec {
-        cross: Some(mset_cross),
-        ..cmd!(
-            "mset",
-            -3,
-            W | D,
-            KPAIRS,
-            WS | acl::SLOW,
-            "string",
-            "1.0.1",
-            "Atomically creates or modifies the string values of one or more keys.",
-            Handler::Shard(mset)
-        )
-    },
-    CommandSpec {
-        cross: Some(msetnx_cross),
-        ..cmd!(
-            "msetnx",
-            -3,
-            W | D,
-            KPAIRS,
-            WS | acl::SLOW,
-            "string",
-            "1.0.1",
-            "Atomically modifies the string values of one or more keys only when all keys don't exist.",
-            Handler::Shard(msetnx)
-        )
-    },
-    cmd!(
-        "append",
-        3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "2.0.0",
-        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
-        Handler::Shard(append)
-    ),
-    cmd!(
-        "strlen",
-        2,
-        R | F,
-        K1,
-        RS | acl::FAST,
-        "string",
-        "2.2.0",
-        "Returns the length of a string value.",
-        Handler::Shard(strlen)
-    ),
-    cmd!(
-        "getrange",
-        4,
-        R,
-        K1,
-        RS | acl::SLOW,
-        "string",
-        "2.4.0",
-        "Returns a substring of the string stored at a key.",
-        Handler::Shard(getrange)
-    ),
-    cmd!(
-        "substr",
-        4,
-        R,
-        K1,
-        RS | acl::SLOW,
-        "string",
-        "1.0.0",
-        "Returns a substring from a string value.",
-        Handler::Shard(getrange)
-    ),
-    cmd!(
-        "setrange",
-        4,
-        W | D,
-        K1,
-        WS | acl::SLOW,
-        "string",
-        "2.2.0",
-        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
-        Handler::Shard(setrange)
-    ),
-    cmd!(
-        "incr",
-        2,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-        Handler::Shard(incr)
-    ),
-    cmd!(
-        "decr",
-        2,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-        Handler::Shard(decr)
-    ),
-    cmd!(
-        "incrby",
-        3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-        Handler::Shard(incrby)
-    ),
-    cmd!(
-        "decrby",
-        3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "1.0.0",
-        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-        Handler::Shard(decrby)
-    ),
-    cmd!(
-        "incrbyfloat",
-        3,
-        W | D | F,
-        K1,
-        WS | acl::FAST,
-        "string",
-        "2.6.0",
-        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-        Handler::Shard(incrbyfloat)
-    ),
-    CommandSpec {
-        cross: Some(lcs_cross),
-        ..cmd!(
-            "lcs",
-            -3,
-            R,
-            K12,
-            RS | acl::SLOW,
-            "string",
-            "7.0.0",
-            "Finds the longest common substring.",
-            Handler::Shard(lcs)
-        )
-    },
-    cmd!(
-        "setbit",
-        4,
-        W | D,
-        K1,
-        WB | acl::SLOW,
-        "bitmap",
-        "2.2.0",
-        "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
-        Handler::Shard(setbit)
-    ),
-    cmd!(
-        "getbit",
-        3,
-        R | F,
-        K1,
-        RB | acl::FAST,
-        "bitmap",
-        "2.2.0",
-        "Returns a bit value by offset.",
-        Handler::Shard(getbit)
-    ),
-    cmd!(
-        "bitcount",
-        -2,
-        R,
-        K1,
-        RB | acl::SLOW,
-        "bitmap",
-        "2.6.0",
-        "Counts the number of set bits (population counting) in a string.",
-        Handler::Shard(bitcount)
-    ),
-    cmd!(
-        "bitpos",
-        -3,
-        R,
-        K1,
-        RB | acl::SLOW,
-        "bitmap",
-        "2.8.7",
-        "Finds the first set (1) or clear (0) bit in a string.",
-        Handler::Shard(bitpos)
-    ),
-    CommandSpec {
-        cross: Some(bitop_cross),
-        ..cmd!(
-            "bitop",
-            -4,
-            W | D,
-            KeySpec::Range {
-                first: 2,
-                last: -1,
-                step: 1
-            },
-            WB | acl::SLOW,
-            "bitmap",
-            "2.6.0",
-            "Performs bitwise operations on multiple strings, and stores the result.",
-            Handler::Shard(bitop)
-        )
-    },
-    cmd!(
-        "bitfield",
-        -2,
-        W | D,
-        K1,
-        WB | acl::SLOW,
-        "bitmap",
-        "3.2.0",
-        "Performs arbitrary bitfield integer operations on strings.",
-        Handler::Shard(bitfield)
-    ),
-    cmd!(
-        "bitfield_ro",
-        -2,
-        R | F,
-        K1,
-        RB | acl::FAST,
-        "bitmap",
-        "6.0.0",
-        "Performs arbitrary read-only bitfield integer operations on strings.",
-        Handler::Shard(bitfield_ro)
-    ),
+    CommandSpec::shard("get", 2, get)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Returns the string value of a key."),
+    CommandSpec::shard("set", -3, set)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("RW and ACCESS due to the optional `GET` argument")])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    CommandSpec::shard("setnx", 3, setnx)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, OW | INSERT)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Set the string value of a key only when the key doesn't exist."),
+    CommandSpec::shard("setex", 4, setex)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    CommandSpec::shard("psetex", 4, psetex)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    CommandSpec::shard("getset", 3, getset)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."),
+    CommandSpec::shard("getdel", 2, getdel)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE)])
+        .acl(acl::STRING)
+        .doc("string", "6.2.0", "Returns the string value of a key after deleting the key."),
+    CommandSpec::shard("getex", -2, getex)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")])
+        .acl(acl::STRING)
+        .doc("string", "6.2.0", "Returns the string value of a key after setting its expiration time."),
+    CommandSpec::shard("mget", -2, mget)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[keys_from(1, RO | ACCESS)])
+        .acl(acl::STRING)
+        .tips(&["request_policy:multi_shard"])
+        .doc("string", "1.0.0", "Atomically returns the string values of one or more keys.")
+        .multi(Multi::Merge),
+    CommandSpec::shard("mset", -3, mset)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[range(1, -1, 2, OW | UPDATE)])
+        .acl(acl::STRING)
+        .tips(&["request_policy:multi_shard", "response_policy:all_succeeded"])
+        .doc("string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.")
+        .multi(Multi::Same),
+    CommandSpec::shard("msetnx", -3, msetnx)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[range(1, -1, 2, OW | INSERT)])
+        .acl(acl::STRING)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_min"])
+        .doc("string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.")
+        .multi(Multi::AllOrNone(msetnx_check)),
+    CommandSpec::shard("append", 3, append)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | INSERT)])
+        .acl(acl::STRING)
+        .doc("string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    CommandSpec::shard("strlen", 2, strlen)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::STRING)
+        .doc("string", "2.2.0", "Returns the length of a string value."),
+    CommandSpec::shard("getrange", 4, getrange)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::STRING)
+        .doc("string", "2.4.0", "Returns a substring of the string stored at a key."),
+    CommandSpec::shard("substr", 4, getrange)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Returns a substring from a string value."),
+    CommandSpec::shard("setrange", 4, setrange)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    CommandSpec::shard("incr", 2, incr)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::shard("decr", 2, decr)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::shard("incrby", 3, incrby)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::shard("decrby", 3, decrby)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::shard("incrbyfloat", 3, incrbyfloat)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::STRING)
+        .doc("string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::shard("lcs", -3, lcs)
+        .flags(flag::READONLY)
+        .keys(&[range(1, 1, 1, RO | ACCESS)])
+        .acl(acl::STRING)
+        .doc("string", "7.0.0", "Finds the longest common substring.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("setbit", 4, setbit)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
+    CommandSpec::shard("getbit", 3, getbit)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "2.2.0", "Returns a bit value by offset."),
+    CommandSpec::shard("bitcount", -2, bitcount)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "2.6.0", "Counts the number of set bits (population counting) in a string."),
+    CommandSpec::shard("bitpos", -3, bitpos)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "2.8.7", "Finds the first set (1) or clear (0) bit in a string."),
+    CommandSpec::shard("bitop", -4, bitop)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(2, OW | UPDATE), keys_from(3, RO | ACCESS)])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("bitfield", -2, bitfield)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("This command allows both access and modification of the key")])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings."),
+    CommandSpec::shard("bitfield_ro", -2, bitfield_ro)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::BITMAP)
+        .doc("bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings."),
 ];
 
 /// The string stored at `key`, or `None`; WRONGTYPE for other types.
@@ -685,6 +486,16 @@ fn msetnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
         db.set(&kv[0], Value::Str(kv[1].to_vec()));
     }
     ex.reply.int(1);
+    Ok(())
+}
+
+/// MSETNX's check on a shard's share of the keys, before any shard writes:
+/// `:1` when none of them exists.
+fn msetnx_check(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let now = ex.now;
+    let db = ex.db();
+    let free = !a.rest().chunks(2).any(|kv| db.exists(&kv[0], now));
+    ex.reply.int(free as i64);
     Ok(())
 }
 
@@ -1173,238 +984,4 @@ fn bitfield(ex: &mut Exec, a: &mut Args) -> CmdResult {
 
 fn bitfield_ro(ex: &mut Exec, a: &mut Args) -> CmdResult {
     bitfield_generic(ex, a, true)
-}
-
-// ---- coordinators for keys on several shards ----
-
-/// Values of `keys` as the strings they hold (None for missing or other types).
-fn fetch_strings(
-    shard: &crate::shard::Shard,
-    db: u8,
-    keys: &[Bytes],
-) -> Vec<Result<Option<Vec<u8>>, CmdError>> {
-    let now = crate::store::now_ms();
-    let mut store = shard.store.borrow_mut();
-    let d = &mut store.dbs[db as usize];
-    keys.iter()
-        .map(|k| read_str(d, k, now).map(|v| v.map(<[u8]>::to_vec)))
-        .collect()
-}
-
-/// Reads string values of keys spread over shards under one transaction: a lock
-/// hop, then one hop that reads and releases.
-async fn read_across(
-    c: &Client,
-    argv: &[Bytes],
-    positions: Vec<usize>,
-) -> Vec<Result<Option<Vec<u8>>, CmdError>> {
-    let groups = keys_by_shard(c, argv, positions.iter().copied());
-    let tx = c.tx(lock_parts(c.db, argv, &groups, false)).await;
-    let db = c.db;
-    let results = tx
-        .finish_each(|s| {
-            let keys: Vec<Bytes> = groups
-                .iter()
-                .find(|(x, _)| *x == s)
-                .map(|(_, idx)| idx.iter().map(|&i| argv[i].clone()).collect())
-                .unwrap_or_default();
-            move |sh: &crate::shard::Shard| fetch_strings(sh, db, &keys)
-        })
-        .await;
-    let mut out: Vec<Result<Option<Vec<u8>>, CmdError>> = vec![Ok(None); argv.len()];
-    for (s, vals) in results {
-        let (Some(vals), Some((_, idx))) = (vals, groups.iter().find(|(x, _)| *x == s)) else {
-            continue;
-        };
-        for (j, v) in idx.iter().zip(vals) {
-            out[*j] = v;
-        }
-    }
-    positions.iter().map(|&p| out[p].clone()).collect()
-}
-
-fn mget_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        let vals = read_across(c, argv, (1..argv.len()).collect()).await;
-        let mut r = c.reply();
-        r.array(vals.len());
-        for v in vals {
-            match v {
-                Ok(Some(s)) => r.bulk(&s),
-                _ => r.null(),
-            }
-        }
-        Ok(())
-    })
-}
-
-/// MSET / MSETNX over several shards: lock every key exclusively, (for NX) check
-/// existence everywhere, then write everywhere in the releasing hop.
-async fn mset_across(c: &mut Client, argv: &[Bytes], nx: bool) -> CmdResult {
-    let name = if nx { "msetnx" } else { "mset" };
-    if !(argv.len() - 1).is_multiple_of(2) {
-        return Err(CmdError::Msg(crate::dispatch::arity_error(name)));
-    }
-    let groups = keys_by_shard(c, argv, (1..argv.len()).step_by(2));
-    let tx = c.tx(lock_parts(c.db, argv, &groups, true)).await;
-    let db = c.db;
-    let pairs_of = |s: usize| -> Vec<(Bytes, Bytes)> {
-        groups
-            .iter()
-            .find(|(x, _)| *x == s)
-            .map(|(_, idx)| {
-                idx.iter()
-                    .map(|&i| (argv[i].clone(), argv[i + 1].clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    if nx {
-        let exists = tx
-            .run_each(|s| {
-                let pairs = pairs_of(s);
-                move |sh: &crate::shard::Shard| {
-                    let now = crate::store::now_ms();
-                    let mut st = sh.store.borrow_mut();
-                    pairs
-                        .iter()
-                        .any(|(k, _)| st.dbs[db as usize].exists(k, now))
-                }
-            })
-            .await;
-        if exists.iter().any(|(_, e)| *e != Some(false)) {
-            tx.release().await;
-            c.reply().int(0);
-            return Ok(());
-        }
-    }
-    tx.finish_each(|s| {
-        let pairs = pairs_of(s);
-        move |sh: &crate::shard::Shard| {
-            let mut st = sh.store.borrow_mut();
-            for (k, v) in &pairs {
-                st.dbs[db as usize].set(k, Value::Str(v.to_vec()));
-            }
-        }
-    })
-    .await;
-    if nx {
-        c.reply().int(1);
-    } else {
-        c.reply().ok();
-    }
-    Ok(())
-}
-
-fn mset_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(mset_across(c, argv, false))
-}
-
-fn msetnx_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(mset_across(c, argv, true))
-}
-
-fn bitop_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        let mut a = Args::new(&argv[1..]);
-        let op = bitop_parse(&mut a)?;
-        // Sources are read and the destination written under one transaction that
-        // holds the destination exclusively and the sources shared.
-        let dest_pos = 2;
-        let mut groups = keys_by_shard(c, argv, 3..argv.len());
-        let dest_shard = c.shard.owner(&argv[dest_pos]);
-        let mut parts = lock_parts(c.db, argv, &groups, false);
-        let dest_key = (
-            LockKey {
-                db: c.db,
-                key: argv[dest_pos].clone(),
-            },
-            true,
-        );
-        match parts.iter_mut().find(|(s, _)| *s == dest_shard) {
-            Some((_, LockSet::Keys(keys))) => {
-                keys.retain(|(k, _)| k.key != argv[dest_pos]);
-                keys.push(dest_key);
-            }
-            _ => {
-                parts.push((dest_shard, LockSet::Keys(vec![dest_key])));
-                groups.push((dest_shard, vec![]));
-            }
-        }
-        let tx = c.tx(parts).await;
-        let db = c.db;
-        let values = tx
-            .run_each(|s| {
-                let keys: Vec<Bytes> = groups
-                    .iter()
-                    .find(|(x, _)| *x == s)
-                    .map(|(_, idx)| idx.iter().map(|&i| argv[i].clone()).collect())
-                    .unwrap_or_default();
-                move |sh: &crate::shard::Shard| (keys.clone(), fetch_strings(sh, db, &keys))
-            })
-            .await;
-        let mut by_key: Vec<(Bytes, Vec<u8>)> = Vec::new();
-        for (keys, vals) in values.into_iter().filter_map(|(_, v)| v) {
-            for (k, v) in keys.into_iter().zip(vals) {
-                match v {
-                    Ok(v) => by_key.push((k, v.unwrap_or_default())),
-                    Err(e) => {
-                        tx.release().await;
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        let srcs: Vec<&[u8]> = argv[3..]
-            .iter()
-            .map(|k| {
-                by_key
-                    .iter()
-                    .find(|(x, _)| x == k)
-                    .map_or(&[][..], |(_, v)| v.as_slice())
-            })
-            .collect();
-        let result = bits::bitop(op, &srcs);
-        let dest = argv[dest_pos].clone();
-        let n = tx
-            .run(dest_shard, move |sh| {
-                let mut st = sh.store.borrow_mut();
-                bitop_store(&mut st.dbs[db as usize], &dest, result)
-            })
-            .await;
-        tx.release().await;
-        c.reply().int(n.unwrap_or(0));
-        Ok(())
-    })
-}
-
-fn lcs_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        let mut a = Args::new(&argv[3..]);
-        let o = parse_lcs_opts(&mut a)?;
-        let vals = read_across(c, argv, vec![1, 2]).await;
-        let mut it = vals.into_iter();
-        let s1 = it
-            .next()
-            .unwrap_or(Ok(None))
-            .map_err(|_| lcs_type_err())?
-            .unwrap_or_default();
-        let s2 = it
-            .next()
-            .unwrap_or(Ok(None))
-            .map_err(|_| lcs_type_err())?
-            .unwrap_or_default();
-        // The algorithm runs here, on the coordinator: the reply writer is the client's.
-        let mut store = crate::store::Store { dbs: Vec::new() };
-        let shard = c.shard.clone();
-        let mut ex = Exec {
-            store: &mut store,
-            shards: (shard.id, shard.nshards),
-            stats: &shard.stats,
-            db: 0,
-            now: 0,
-            reply: c.reply(),
-        };
-        lcs_reply(&mut ex, &s1, &s2, &o)
-    })
 }

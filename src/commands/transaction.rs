@@ -5,47 +5,27 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::table::{CommandSpec, Handler, KeySpec, acl, flag};
 use super::{CmdError, CmdResult};
-use crate::cmd;
+use crate::dispatch::table::{CommandSpec, acl, flag};
 use crate::dispatch::{Client, run_exec};
 
-const FLAGS: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST | flag::ALLOW_BUSY;
-
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(
-        "multi",
-        1,
-        FLAGS,
-        KeySpec::None,
-        acl::FAST | acl::TRANSACTION,
-        "transactions",
-        "1.2.0",
-        "Starts a transaction.",
-        Handler::Conn(multi)
-    ),
-    cmd!(
-        "exec",
-        1,
-        flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::SKIP_SLOWLOG,
-        KeySpec::None,
-        acl::SLOW | acl::TRANSACTION,
-        "transactions",
-        "1.2.0",
-        "Executes all commands in a transaction.",
-        Handler::Conn(exec)
-    ),
-    cmd!(
-        "discard",
-        1,
-        FLAGS,
-        KeySpec::None,
-        acl::FAST | acl::TRANSACTION,
-        "transactions",
-        "2.0.0",
-        "Discards a transaction.",
-        Handler::Conn(discard)
-    ),
+    CommandSpec::conn("multi", 1, multi)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST | flag::ALLOW_BUSY)
+        .acl(acl::TRANSACTION)
+        .doc("transactions", "1.2.0", "Starts a transaction."),
+    CommandSpec::conn("exec", 1, exec)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::SKIP_SLOWLOG)
+        .acl(acl::TRANSACTION)
+        .doc(
+            "transactions",
+            "1.2.0",
+            "Executes all commands in a transaction.",
+        ),
+    CommandSpec::conn("discard", 1, discard)
+        .flags(flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST | flag::ALLOW_BUSY)
+        .acl(acl::TRANSACTION)
+        .doc("transactions", "2.0.0", "Discards a transaction."),
 ];
 
 fn multi<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {

@@ -2,23 +2,17 @@
 //! members, ZSCAN and the set operations (ZUNION, ZINTER, ZDIFF and their STORE
 //! forms, ZINTERCARD).
 //!
-//! Multi-key commands compute with pure functions over the source values
-//! (`setop_eval`, `range_items`), shared by the shard handler (all keys on one
-//! shard) and the coordinator that gathers values from several shards
-//! (`cross::gather` + `cross::finish_store`).
+//! Multi-key commands are written once: when their keys span shards,
+//! `dispatch::coord` gathers the values and runs the same handler.
 
 use std::cell::Cell;
 
 use bytes::Bytes;
-use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
-use super::table::keys::*;
-use super::table::{CommandSpec, DEST_NUMKEYS, Handler, acl, flag};
 use super::{Args, CmdError, CmdResult, Exec};
-use crate::cmd;
-use crate::dispatch::Client;
-use crate::dispatch::coord::{finish_store, gather};
+use crate::dispatch::table::ks::*;
+use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::protocol::reply::format_double;
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Stats;
@@ -27,361 +21,176 @@ use crate::store::zset::{LexBound, LexRange, ScoreRange, ZSet};
 use crate::store::{Db, Value};
 use crate::util::glob_match;
 
-const W: u32 = flag::WRITE;
-const R: u32 = flag::READONLY;
-const F: u32 = flag::FAST;
-const D: u32 = flag::DENYOOM;
-const RZ: u32 = acl::READ | acl::SORTEDSET;
-const WZ: u32 = acl::WRITE | acl::SORTEDSET;
-
 const NAN_SCORE: CmdError = CmdError::Static("ERR resulting score is not a number (NaN)");
 const NOT_FLOAT_RANGE: CmdError = CmdError::Static("ERR min or max is not a float");
 const NOT_LEX_RANGE: CmdError = CmdError::Static("ERR min or max not valid string range item");
 
-macro_rules! z {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $acl:expr, $since:literal, $summary:literal, $h:expr) => {
-        cmd!(
-            $name,
-            $arity,
-            $flags,
-            $keys,
-            $acl,
-            "sorted-set",
-            $since,
-            $summary,
-            Handler::Shard($h)
-        )
-    };
-}
-
-macro_rules! zx {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $acl:expr, $since:literal, $summary:literal, $h:expr, $cross:expr) => {
-        CommandSpec {
-            cross: Some($cross),
-            ..z!($name, $arity, $flags, $keys, $acl, $since, $summary, $h)
-        }
-    };
-}
-
 pub static COMMANDS: &[CommandSpec] = &[
-    z!(
-        "zadd",
-        -4,
-        W | D | F,
-        K1,
-        WZ | acl::FAST,
-        "1.2.0",
-        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
-        zadd
-    ),
-    z!(
-        "zincrby",
-        4,
-        W | D | F,
-        K1,
-        WZ | acl::FAST,
-        "1.2.0",
-        "Increments the score of a member in a sorted set.",
-        zincrby
-    ),
-    z!(
-        "zrem",
-        -3,
-        W | F,
-        K1,
-        WZ | acl::FAST,
-        "1.2.0",
-        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
-        zrem
-    ),
-    z!(
-        "zcard",
-        2,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "1.2.0",
-        "Returns the number of members in a sorted set.",
-        zcard
-    ),
-    z!(
-        "zscore",
-        3,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "1.2.0",
-        "Returns the score of a member in a sorted set.",
-        zscore
-    ),
-    z!(
-        "zmscore",
-        -3,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "6.2.0",
-        "Returns the score of one or more members in a sorted set.",
-        zmscore
-    ),
-    z!(
-        "zrank",
-        3,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "2.0.0",
-        "Returns the index of a member in a sorted set ordered by ascending scores.",
-        zrank
-    ),
-    z!(
-        "zrevrank",
-        3,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "2.0.0",
-        "Returns the index of a member in a sorted set ordered by descending scores.",
-        zrevrank
-    ),
-    z!(
-        "zcount",
-        4,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "2.0.0",
-        "Returns the count of members in a sorted set that have scores within a range.",
-        zcount
-    ),
-    z!(
-        "zlexcount",
-        4,
-        R | F,
-        K1,
-        RZ | acl::FAST,
-        "2.8.9",
-        "Returns the number of members in a sorted set within a lexicographical range.",
-        zlexcount
-    ),
-    z!(
-        "zrange",
-        -4,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "1.2.0",
-        "Returns members in a sorted set within a range of indexes.",
-        zrange
-    ),
-    zx!(
-        "zrangestore",
-        -5,
-        W | D,
-        K12,
-        WZ | acl::SLOW,
-        "6.2.0",
-        "Stores a range of members from sorted set in a key.",
-        zrangestore,
-        zrangestore_cross
-    ),
-    z!(
-        "zrangebyscore",
-        -4,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "1.0.5",
-        "Returns members in a sorted set within a range of scores.",
-        zrangebyscore
-    ),
-    z!(
-        "zrevrangebyscore",
-        -4,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "2.2.0",
-        "Returns members in a sorted set within a range of scores in reverse order.",
-        zrevrangebyscore
-    ),
-    z!(
-        "zrangebylex",
-        -4,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "2.8.9",
-        "Returns members in a sorted set within a lexicographical range.",
-        zrangebylex
-    ),
-    z!(
-        "zrevrangebylex",
-        -4,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "2.8.9",
-        "Returns members in a sorted set within a lexicographical range in reverse order.",
-        zrevrangebylex
-    ),
-    z!(
-        "zrevrange",
-        -4,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "1.2.0",
-        "Returns members in a sorted set within a range of indexes in reverse order.",
-        zrevrange
-    ),
-    z!(
-        "zremrangebyrank",
-        4,
-        W,
-        K1,
-        WZ | acl::SLOW,
-        "2.0.0",
-        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
-        zremrangebyrank
-    ),
-    z!(
-        "zremrangebyscore",
-        4,
-        W,
-        K1,
-        WZ | acl::SLOW,
-        "1.2.0",
-        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
-        zremrangebyscore
-    ),
-    z!(
-        "zremrangebylex",
-        4,
-        W,
-        K1,
-        WZ | acl::SLOW,
-        "2.8.9",
-        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
-        zremrangebylex
-    ),
-    z!(
-        "zpopmin",
-        -2,
-        W | F,
-        K1,
-        WZ | acl::FAST,
-        "5.0.0",
-        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-        zpopmin
-    ),
-    z!(
-        "zpopmax",
-        -2,
-        W | F,
-        K1,
-        WZ | acl::FAST,
-        "5.0.0",
-        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-        zpopmax
-    ),
-    z!(
-        "zrandmember",
-        -2,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "6.2.0",
-        "Returns one or more random members from a sorted set.",
-        zrandmember
-    ),
-    zx!(
-        "zunion",
-        -3,
-        R,
-        NK1,
-        RZ | acl::SLOW,
-        "6.2.0",
-        "Returns the union of multiple sorted sets.",
-        zunion,
-        zunion_cross
-    ),
-    zx!(
-        "zinter",
-        -3,
-        R,
-        NK1,
-        RZ | acl::SLOW,
-        "6.2.0",
-        "Returns the intersect of multiple sorted sets.",
-        zinter,
-        zinter_cross
-    ),
-    zx!(
-        "zdiff",
-        -3,
-        R,
-        NK1,
-        RZ | acl::SLOW,
-        "6.2.0",
-        "Returns the difference between multiple sorted sets.",
-        zdiff,
-        zdiff_cross
-    ),
-    zx!(
-        "zintercard",
-        -3,
-        R,
-        NK1,
-        RZ | acl::SLOW,
-        "7.0.0",
-        "Returns the number of members of the intersect of multiple sorted sets.",
-        zintercard,
-        zintercard_cross
-    ),
-    zx!(
-        "zunionstore",
-        -4,
-        W | D,
-        DEST_NUMKEYS,
-        WZ | acl::SLOW,
-        "2.0.0",
-        "Stores the union of multiple sorted sets in a key.",
-        zunionstore,
-        zunionstore_cross
-    ),
-    zx!(
-        "zinterstore",
-        -4,
-        W | D,
-        DEST_NUMKEYS,
-        WZ | acl::SLOW,
-        "2.0.0",
-        "Stores the intersect of multiple sorted sets in a key.",
-        zinterstore,
-        zinterstore_cross
-    ),
-    zx!(
-        "zdiffstore",
-        -4,
-        W | D,
-        DEST_NUMKEYS,
-        WZ | acl::SLOW,
-        "6.2.0",
-        "Stores the difference of multiple sorted sets in a key.",
-        zdiffstore,
-        zdiffstore_cross
-    ),
-    z!(
-        "zscan",
-        -3,
-        R,
-        K1,
-        RZ | acl::SLOW,
-        "2.8.0",
-        "Iterates over members and scores of a sorted set.",
-        zscan
-    ),
+    CommandSpec::shard("zadd", -4, zadd)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | UPDATE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
+    CommandSpec::shard("zincrby", 4, zincrby)
+        .flags(flag::WRITE | flag::DENYOOM | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | UPDATE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Increments the score of a member in a sorted set."),
+    CommandSpec::shard("zrem", -3, zrem)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
+    CommandSpec::shard("zcard", 2, zcard)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Returns the number of members in a sorted set."),
+    CommandSpec::shard("zscore", 3, zscore)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Returns the score of a member in a sorted set."),
+    CommandSpec::shard("zmscore", -3, zmscore)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set."),
+    CommandSpec::shard("zrank", 3, zrank)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores."),
+    CommandSpec::shard("zrevrank", 3, zrevrank)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores."),
+    CommandSpec::shard("zcount", 4, zcount)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range."),
+    CommandSpec::shard("zlexcount", 4, zlexcount)
+        .flags(flag::READONLY | flag::FAST)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range."),
+    CommandSpec::shard("zrange", -4, zrange)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes."),
+    CommandSpec::shard("zrangestore", -5, zrangestore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE), key(2, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zrangebyscore", -4, zrangebyscore)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores."),
+    CommandSpec::shard("zrevrangebyscore", -4, zrevrangebyscore)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order."),
+    CommandSpec::shard("zrangebylex", -4, zrangebylex)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range."),
+    CommandSpec::shard("zrevrangebylex", -4, zrevrangebylex)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order."),
+    CommandSpec::shard("zrevrange", -4, zrevrange)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order."),
+    CommandSpec::shard("zremrangebyrank", 4, zremrangebyrank)
+        .flags(flag::WRITE)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."),
+    CommandSpec::shard("zremrangebyscore", 4, zremrangebyscore)
+        .flags(flag::WRITE)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."),
+    CommandSpec::shard("zremrangebylex", 4, zremrangebylex)
+        .flags(flag::WRITE)
+        .keys(&[key(1, RW | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."),
+    CommandSpec::shard("zpopmin", -2, zpopmin)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    CommandSpec::shard("zpopmax", -2, zpopmax)
+        .flags(flag::WRITE | flag::FAST)
+        .keys(&[key(1, RW | ACCESS | DELETE)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    CommandSpec::shard("zrandmember", -2, zrandmember)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .tips(&["nondeterministic_output"])
+        .doc("sorted-set", "6.2.0", "Returns one or more random members from a sorted set."),
+    CommandSpec::shard("zunion", -3, zunion)
+        .flags(flag::READONLY)
+        .keys(&[keynum(1, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "6.2.0", "Returns the union of multiple sorted sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zinter", -3, zinter)
+        .flags(flag::READONLY)
+        .keys(&[keynum(1, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zdiff", -3, zdiff)
+        .flags(flag::READONLY)
+        .keys(&[keynum(1, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zintercard", -3, zintercard)
+        .flags(flag::READONLY)
+        .keys(&[keynum(1, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zunionstore", -4, zunionstore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE), keynum(2, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zinterstore", -4, zinterstore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE), keynum(2, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zdiffstore", -4, zdiffstore)
+        .flags(flag::WRITE | flag::DENYOOM)
+        .keys(&[key(1, OW | UPDATE), keynum(2, 0, 1, 1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .doc("sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.")
+        .multi(Multi::Gather { extra_db: None }),
+    CommandSpec::shard("zscan", -3, zscan)
+        .flags(flag::READONLY)
+        .keys(&[key(1, RO | ACCESS)])
+        .acl(acl::SORTEDSET)
+        .tips(&["nondeterministic_output"])
+        .doc("sorted-set", "2.8.0", "Iterates over members and scores of a sorted set."),
 ];
 
 // ---- parsing ----
@@ -1099,23 +908,6 @@ fn zrangestore(ex: &mut Exec, a: &mut Args) -> CmdResult {
     Ok(())
 }
 
-fn zrangestore_cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-    Box::pin(async move {
-        let (tx, vals) = gather(c, argv, &[2], Some(1)).await;
-        let z = match rangestore_eval(&argv[1..], vals.first().and_then(Option::as_ref)) {
-            Ok(z) => z,
-            Err(e) => {
-                tx.release().await;
-                return Err(e);
-            }
-        };
-        let n = z.as_ref().map_or(0, ZSet::len);
-        finish_store(c, tx, &argv[1], z.map(Value::ZSet)).await;
-        c.reply().int(n as i64);
-        Ok(())
-    })
-}
-
 // ---- removals by range ----
 
 fn zremrange(ex: &mut Exec, a: &mut Args, kind: Kind) -> CmdResult {
@@ -1611,76 +1403,24 @@ fn setop_shard(ex: &mut Exec, a: &mut Args, name: &str, op: SetOp, mode: Mode) -
     Ok(())
 }
 
-/// The coordinator of a set operation whose keys span shards.
-async fn setop_across(
-    c: &mut Client,
-    argv: &[Bytes],
-    name: &str,
-    op: SetOp,
-    mode: Mode,
-) -> CmdResult {
-    let args = &argv[1..];
-    let nk = if mode == Mode::Store { 1 } else { 0 };
-    let n = numkeys(args, nk, name)?;
-    let sources: Vec<usize> = (nk + 2..nk + 2 + n).collect();
-    let dest = (mode == Mode::Store).then_some(1);
-    let (tx, vals) = gather(c, argv, &sources, dest).await;
-    let refs: Vec<Option<&Value>> = vals.iter().map(Option::as_ref).collect();
-    let out = match setop_eval(args, nk, n, &refs, op, mode) {
-        Ok(o) => o,
-        Err(e) => {
-            tx.release().await;
-            return Err(e);
-        }
-    };
-    match out {
-        SetOut::Card(n) => {
-            tx.release().await;
-            c.reply().int(n as i64);
-        }
-        SetOut::Items(items, ws) => {
-            if mode == Mode::Store {
-                let len = items.len();
-                let z = (!items.is_empty()).then(|| Value::ZSet(ZSet::from_pairs(items)));
-                finish_store(c, tx, &argv[1], z).await;
-                c.reply().int(len as i64);
-            } else {
-                tx.release().await;
-                let mut r = c.reply();
-                reply_entries(
-                    &mut r,
-                    items.len(),
-                    ws,
-                    items.iter().map(|(m, s)| (m.as_slice(), *s)),
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 macro_rules! setop_cmds {
-    ($($shard:ident, $cross:ident, $name:literal, $op:expr, $mode:expr;)*) => {
+    ($($shard:ident, $name:literal, $op:expr, $mode:expr;)*) => {
         $(
             fn $shard(ex: &mut Exec, a: &mut Args) -> CmdResult {
                 setop_shard(ex, a, $name, $op, $mode)
-            }
-
-            fn $cross<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-                Box::pin(setop_across(c, argv, $name, $op, $mode))
             }
         )*
     };
 }
 
 setop_cmds! {
-    zunion, zunion_cross, "zunion", SetOp::Union, Mode::Read;
-    zinter, zinter_cross, "zinter", SetOp::Inter, Mode::Read;
-    zdiff, zdiff_cross, "zdiff", SetOp::Diff, Mode::Read;
-    zintercard, zintercard_cross, "zintercard", SetOp::Inter, Mode::Card;
-    zunionstore, zunionstore_cross, "zunionstore", SetOp::Union, Mode::Store;
-    zinterstore, zinterstore_cross, "zinterstore", SetOp::Inter, Mode::Store;
-    zdiffstore, zdiffstore_cross, "zdiffstore", SetOp::Diff, Mode::Store;
+    zunion, "zunion", SetOp::Union, Mode::Read;
+    zinter, "zinter", SetOp::Inter, Mode::Read;
+    zdiff, "zdiff", SetOp::Diff, Mode::Read;
+    zintercard, "zintercard", SetOp::Inter, Mode::Card;
+    zunionstore, "zunionstore", SetOp::Union, Mode::Store;
+    zinterstore, "zinterstore", SetOp::Inter, Mode::Store;
+    zdiffstore, "zdiffstore", SetOp::Diff, Mode::Store;
 }
 
 // ---- ZSCAN ----

@@ -19,6 +19,10 @@ pub enum CmdError {
     NoSuchKey,
     Overflow,
     DbIndex,
+    /// Wrong number of arguments for this command (or `container|sub`).
+    Arity(&'static str),
+    NoAuth,
+    CrossSlot,
     /// A fixed message, with its code (`ERR ...`).
     Static(&'static str),
     /// A formatted message, with its code.
@@ -37,6 +41,9 @@ impl CmdError {
             CmdError::NoSuchKey => "ERR no such key".into(),
             CmdError::Overflow => "ERR increment or decrement would overflow".into(),
             CmdError::DbIndex => "ERR DB index is out of range".into(),
+            CmdError::Arity(name) => super::arity_error(name).into(),
+            CmdError::NoAuth => "NOAUTH Authentication required.".into(),
+            CmdError::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
             CmdError::Static(s) => (*s).into(),
             CmdError::Msg(s) => s.clone().into(),
         }

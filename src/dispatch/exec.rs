@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::args::Args;
-use super::table::{CommandSpec, Handler, flag};
+use super::table::{CommandSpec, Handler, ks};
 use crate::protocol::{Proto, Reply};
 use crate::shard::{Shard, ShardCmd, Stats};
 use crate::store::{Db, Store};
@@ -71,7 +71,8 @@ impl ShardCmd for CommandSpec {
     }
 
     fn keys(&self, argv: &[Bytes], f: &mut dyn FnMut(&Bytes, bool)) {
-        let excl = self.has(flag::WRITE);
-        self.for_each_key(argv, |i| f(&argv[i], excl));
+        self.for_each_key(argv, |i, flags| {
+            f(&argv[i], flags & (ks::RW | ks::OW | ks::RM) != 0)
+        });
     }
 }

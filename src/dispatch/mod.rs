@@ -48,24 +48,3 @@ pub fn unknown_command_error(argv: &[Bytes]) -> String {
 pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
 }
-
-/// Builds a `CommandSpec` with the common fields filled in; the family tables stay
-/// one line per command.
-#[macro_export]
-macro_rules! cmd {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $acl:expr, $group:literal, $since:literal, $summary:literal, $handler:expr) => {
-        $crate::dispatch::table::CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            keys: $keys,
-            acl: $acl,
-            group: $group,
-            since: $since,
-            summary: $summary,
-            handler: $handler,
-            cross: None,
-            subcommands: &[],
-        }
-    };
-}

@@ -8,19 +8,20 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::args::CmdError;
 use super::client::Client;
-use super::table::{self, CommandSpec, Handler, flag};
-use super::{arity_error, unknown_command_error};
-use crate::protocol::Reply;
+use super::coord::{self, KeyGroups};
+use super::table::{self, CommandSpec, Handler, Multi, flag};
+use super::unknown_command_error;
+use crate::protocol::{Proto, Reply};
 use crate::shard::{Batch, BatchOut, Req, ShardCmd, Stats};
 
 /// Where one command of a pipeline runs.
 enum Route {
-    /// Already answered (an error): these bytes are its reply.
-    Done(Bytes),
     Shard(usize, &'static CommandSpec),
     Conn(&'static CommandSpec),
-    Cross(&'static CommandSpec),
+    /// Keys on several shards: the row's coordination, with the keys grouped.
+    Multi(&'static CommandSpec, KeyGroups),
 }
 
 /// Commands of one pipeline read waiting to be sent to their shards.
@@ -50,15 +51,15 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
             continue;
         }
         match route(c, &argv) {
-            Route::Done(err) => {
+            Err(e) => {
                 if pending.is_empty() {
-                    c.out.extend_from_slice(&err);
+                    c.error(&e);
                 } else {
-                    pending.ready.push(err);
+                    pending.ready.push(rendered(&e, c.proto));
                     pending.order.push(None);
                 }
             }
-            Route::Shard(s, spec) => {
+            Ok(Route::Shard(s, spec)) => {
                 c.info.last_cmd.set(spec.name);
                 if pending.is_empty() && s == c.shard.id {
                     c.shard
@@ -72,14 +73,28 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
                     pending.order.push(Some(s));
                 }
             }
-            Route::Conn(spec) | Route::Cross(spec) => {
+            Ok(Route::Conn(spec)) => {
                 flush(c, &mut pending).await;
                 c.info.last_cmd.set(spec.name);
-                run_with_client(c, spec, &argv).await;
+                run_conn(c, spec, &argv).await;
+            }
+            Ok(Route::Multi(spec, groups)) => {
+                flush(c, &mut pending).await;
+                c.info.last_cmd.set(spec.name);
+                if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
+                    c.error(&e);
+                }
             }
         }
     }
     flush(c, &mut pending).await;
+}
+
+/// An error reply as bytes, to be placed in pipeline order later.
+fn rendered(e: &CmdError, proto: Proto) -> Bytes {
+    let mut b = BytesMut::new();
+    Reply::new(&mut b, proto).error(&e.message());
+    b.freeze()
 }
 
 /// Commands that act at once even between MULTI and EXEC.
@@ -93,12 +108,12 @@ fn controls_transaction(name: &[u8]) -> bool {
 /// command, arity, auth, not allowed in MULTI); a refused command dooms the EXEC.
 fn queue(c: &mut Client, argv: Vec<Bytes>) {
     let spec = match route(c, &argv) {
-        Route::Done(err) => {
+        Err(e) => {
             c.multi_dirty = true;
-            c.out.extend_from_slice(&err);
+            c.error(&e);
             return;
         }
-        Route::Shard(_, spec) | Route::Conn(spec) | Route::Cross(spec) => spec,
+        Ok(Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) => spec,
     };
     if spec.has(flag::NO_MULTI) {
         c.multi_dirty = true;
@@ -127,8 +142,8 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Vec<Bytes>>) {
     for argv in queued {
         Stats::add(&c.shard.stats.commands, 1);
         match route(c, &argv) {
-            Route::Done(err) => c.out.extend_from_slice(&err),
-            Route::Shard(s, spec) => {
+            Err(e) => c.error(&e),
+            Ok(Route::Shard(s, spec)) => {
                 let (db, proto) = (c.db, c.proto);
                 let out = tx
                     .run(s, move |sh| {
@@ -142,23 +157,23 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Vec<Bytes>>) {
                     None => c.reply().error("ERR shard unavailable"),
                 }
             }
-            Route::Conn(spec) | Route::Cross(spec) => run_with_client(c, spec, &argv).await,
+            Ok(Route::Conn(spec)) => run_conn(c, spec, &argv).await,
+            Ok(Route::Multi(spec, groups)) => {
+                if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
+                    c.error(&e);
+                }
+            }
         }
     }
     c.exec_tx = None;
     tx.release().await;
 }
 
-/// Runs a command that needs the client: its connection handler, or the
-/// coordinator of a command whose keys span shards.
-async fn run_with_client(c: &mut Client, spec: &'static CommandSpec, argv: &[Bytes]) {
-    let f = match (spec.handler, spec.cross) {
-        (Handler::Conn(f), _) | (_, Some(f)) => f,
-        // `route` only answers Cross for commands that have a coordinator.
-        _ => {
-            c.reply().error("ERR internal routing error");
-            return;
-        }
+/// Runs a command's connection handler.
+async fn run_conn(c: &mut Client, spec: &'static CommandSpec, argv: &[Bytes]) {
+    let Handler::Conn(f) = spec.handler else {
+        c.error(&CmdError::Static("ERR internal routing error"));
+        return;
     };
     if let Err(e) = f(c, argv).await {
         c.error(&e);
@@ -212,65 +227,60 @@ async fn flush(c: &mut Client, p: &mut Pending) {
     }
 }
 
-/// Decides where a command runs, answering errors (unknown command, arity, auth,
-/// cross-slot) on the spot.
-fn route(c: &Client, argv: &[Bytes]) -> Route {
-    let err = |msg: &str| {
-        let mut b = BytesMut::new();
-        Reply::new(&mut b, c.proto).error(msg);
-        Route::Done(b.freeze())
-    };
+/// Decides where a command runs, or the error it is answered with (unknown
+/// command, arity, auth, cross-slot). Each key is hashed here, once.
+fn route(c: &Client, argv: &[Bytes]) -> Result<Route, CmdError> {
     let Some(mut spec) = table::lookup(&argv[0]) else {
-        return err(&unknown_command_error(argv));
+        return Err(CmdError::Msg(unknown_command_error(argv)));
     };
     if !spec.arity_ok(argv.len()) {
-        return err(&arity_error(spec.name));
+        return Err(CmdError::Arity(spec.name));
     }
     if !spec.subcommands.is_empty() && argv.len() > 1 {
-        match table::lookup_sub(spec, &argv[1]) {
-            Some(sub) => {
-                if !sub.arity_ok(argv.len()) {
-                    return err(&arity_error(sub.name));
-                }
-                spec = sub;
-            }
-            None => {
-                return err(&format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)]),
-                    spec.name.to_ascii_uppercase()
-                ));
-            }
+        let sub = table::lookup_sub(spec, &argv[1]).ok_or_else(|| {
+            CmdError::Msg(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)]),
+                spec.name.to_ascii_uppercase()
+            ))
+        })?;
+        if !sub.arity_ok(argv.len()) {
+            return Err(CmdError::Arity(sub.name));
         }
+        spec = sub;
     }
     if !c.authed && !spec.has(flag::NO_AUTH) {
-        return err("NOAUTH Authentication required.");
+        return Err(CmdError::NoAuth);
     }
-    match spec.handler {
-        Handler::Conn(_) => Route::Conn(spec),
-        Handler::Shard(_) => {
-            let n = c.shard.nshards;
-            if n == 1 || spec.keys.is_none() {
-                return Route::Shard(c.shard.id, spec);
-            }
-            let mut owner: Option<usize> = None;
-            let mut split = false;
-            spec.for_each_key(argv, |i| {
-                let s = c.shard.owner(&argv[i]);
-                match owner {
-                    None => owner = Some(s),
-                    Some(o) if o != s => split = true,
-                    _ => {}
-                }
-            });
-            if !split {
-                return Route::Shard(owner.unwrap_or(c.shard.id), spec);
-            }
-            if spec.cross.is_some() {
-                Route::Cross(spec)
-            } else {
-                err("CROSSSLOT Keys in request don't hash to the same slot")
-            }
+    if let Handler::Conn(_) = spec.handler {
+        return Ok(Route::Conn(spec));
+    }
+    if c.shard.nshards == 1 || !spec.has_keys() {
+        return Ok(Route::Shard(c.shard.id, spec));
+    }
+    // Bad key counts are the handler's to report: run it here.
+    let Some(groups) = KeyGroups::of(spec, argv, &c.shard) else {
+        return Ok(Route::Shard(c.shard.id, spec));
+    };
+    if !groups.is_split() {
+        return Ok(Route::Shard(
+            groups.single_owner().unwrap_or(c.shard.id),
+            spec,
+        ));
+    }
+    match spec.multi {
+        None => Err(CmdError::CrossSlot),
+        // Arguments that do not split into whole windows (`MSET a 1 b`) are
+        // rejected by the handler, on the first key's shard.
+        Some(Multi::Sum | Multi::Merge | Multi::Same | Multi::AllOrNone(_))
+            if !coord::splits_evenly(spec, argv, &groups) =>
+        {
+            let first = groups
+                .keys()
+                .next()
+                .map_or(c.shard.id, |k| k.shard as usize);
+            Ok(Route::Shard(first, spec))
         }
+        Some(_) => Ok(Route::Multi(spec, groups)),
     }
 }

@@ -155,6 +155,43 @@ impl<'a> Reply<'a> {
     }
 }
 
+/// The length in bytes of the first complete RESP2/RESP3 value in `buf`
+/// (nested aggregates included), or `None` if it is incomplete or malformed.
+/// Coordinators use it to split shards' replies into elements.
+pub fn value_len(buf: &[u8]) -> Option<usize> {
+    let line_end = |from: usize| -> Option<usize> {
+        memchr::memchr(b'\n', buf.get(from..)?)
+            .map(|i| from + i + 1)
+            .filter(|&e| e >= 2 && buf[e - 2] == b'\r')
+    };
+    let head = line_end(0)?;
+    let num = || crate::protocol::parse_i64(&buf[1..head - 2]);
+    match *buf.first()? {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(head),
+        b'$' | b'=' | b'!' => {
+            let n = num()?;
+            if n < 0 {
+                return Some(head);
+            }
+            let end = head.checked_add(n as usize)?.checked_add(2)?;
+            (end <= buf.len() && &buf[end - 2..end] == b"\r\n").then_some(end)
+        }
+        t @ (b'*' | b'~' | b'>' | b'%' | b'|') => {
+            let n = num()?;
+            if n < 0 {
+                return Some(head);
+            }
+            let items = if matches!(t, b'%' | b'|') { n * 2 } else { n };
+            let mut at = head;
+            for _ in 0..items {
+                at += value_len(&buf[at..])?;
+            }
+            Some(at)
+        }
+        _ => None,
+    }
+}
+
 /// Formats a double as Redis does for replies (`%.17g`, with `inf`/`-inf`/`nan`).
 pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
@@ -279,5 +316,17 @@ mod tests {
         Reply::new(&mut b, Proto::Resp3).map(2);
         Reply::new(&mut b, Proto::Resp2).map(2);
         assert_eq!(&b[..], b"$-1\r\n_\r\n%2\r\n*4\r\n");
+    }
+
+    #[test]
+    fn value_lengths() {
+        assert_eq!(value_len(b":12\r\n:3"), Some(5));
+        assert_eq!(value_len(b"$3\r\nabc\r\n+x"), Some(9));
+        assert_eq!(value_len(b"$-1\r\n"), Some(5));
+        assert_eq!(value_len(b"*2\r\n$1\r\na\r\n_\r\n!"), Some(14));
+        assert_eq!(value_len(b"%1\r\n+k\r\n*1\r\n:1\r\n"), Some(16));
+        assert_eq!(value_len(b"$3\r\nab"), None);
+        assert_eq!(value_len(b"*2\r\n:1\r\n"), None);
+        assert_eq!(value_len(b"?x\r\n"), None);
     }
 }
