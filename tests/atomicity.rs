@@ -28,10 +28,10 @@ const MAX_ITERS: u64 = 5_000_000;
 /// A reply slower than this is treated as a hang (deadlock), failing the test.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Owner shard of a key, by the server's own rule (`corekv::shard::slot`, whose
-/// unit tests pin it to Redis Cluster's CLUSTER KEYSLOT values).
+/// Owner shard of a key, by the placement rule restated in `tests/support`
+/// (checked against the server by `integration::placement_rule_matches_the_server`).
 fn shard_of(key: &str) -> usize {
-    corekv::shard::slot::shard_of(key.as_bytes(), SHARDS)
+    support::shard_of(key.as_bytes(), SHARDS)
 }
 
 /// Asserts that `keys` span at least two shards, so the commands under test

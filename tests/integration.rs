@@ -23,10 +23,10 @@ use support::{RawConn, escape, split_aggregate};
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// The shard that owns `key`, by the server's own rule (`corekv::shard::slot`,
-/// whose unit tests pin it to Redis Cluster's CLUSTER KEYSLOT values).
+/// The shard that owns `key`, by the placement rule restated in `tests/support`
+/// (checked against the server by [`placement_rule_matches_the_server`]).
 fn shard_of(key: &str, nshards: usize) -> usize {
-    corekv::shard::slot::shard_of(key.as_bytes(), nshards)
+    support::shard_of(key.as_bytes(), nshards)
 }
 
 /// `nshards` keys `<prefix><i>`, one owned by each shard.
@@ -1101,4 +1101,79 @@ fn too_big_inline_request() {
     );
     assert!(eof, "connection not closed");
     assert_alive(server.port);
+}
+
+// ---------------------------------------------------------------------------
+// Test infrastructure checked against the binary
+// ---------------------------------------------------------------------------
+
+/// `CI` counts as set for any non-empty value except `false`/`0`.
+#[test]
+fn under_ci_value_rule() {
+    for v in ["true", "TRUE", "1", "yes", "on", "github-actions"] {
+        assert!(support::ci_value_means_ci(v), "CI={v:?} must mean CI");
+    }
+    for v in ["", "  ", "false", "False", "FALSE", "0"] {
+        assert!(!support::ci_value_means_ci(v), "CI={v:?} must not mean CI");
+    }
+}
+
+/// The placement rule restated in `tests/support` (slot = CRC16 of the key or
+/// its hash tag mod 16384, contiguous slot ranges per shard) is the one the
+/// binary uses, observed through INFO's per-shard key counts, for 1 to 4
+/// shards: every test that picks "keys on different shards" relies on it.
+#[test]
+fn placement_rule_matches_the_server() {
+    // Known CLUSTER KEYSLOT answers of Redis 7 (CRC16/XMODEM check value
+    // 0x31C3 for "123456789").
+    assert_eq!(support::key_slot(b"foo"), 12182);
+    assert_eq!(support::key_slot(b"123456789"), 0x31C3);
+    assert_eq!(
+        support::key_slot(b"{user1000}.following"),
+        support::key_slot(b"user1000")
+    );
+    assert_eq!(
+        support::key_slot(b"foo{}{bar}"),
+        support::key_slot(b"foo{}{bar}")
+    );
+    assert_ne!(support::key_slot(b"foo{}{bar}"), support::key_slot(b"bar"));
+    assert_eq!(
+        support::key_slot(b"foo{{bar}}zap"),
+        support::key_slot(b"{bar")
+    );
+    assert_eq!(
+        support::key_slot(b"foo{bar}{zap}"),
+        support::key_slot(b"bar")
+    );
+
+    let mut keys: Vec<String> = (0..40).map(|i| format!("pl:{i}")).collect();
+    keys.extend(
+        [
+            "{t}a",
+            "{t}b",
+            "x{t}",
+            "{}x",
+            "{x",
+            "a{b}c{d}",
+            "{user1000}.following",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for n in 1..=4 {
+        let server = support::start_corekv(n);
+        let mut c = RawConn::connect(server.port);
+        assert_eq!(
+            support::shard_key_counts(&mut c).len(),
+            n,
+            "INFO shards lines"
+        );
+        support::assert_placement(&mut c, &refs, n);
+        let spread: HashSet<usize> = refs
+            .iter()
+            .map(|k| support::shard_of(k.as_bytes(), n))
+            .collect();
+        assert_eq!(spread.len(), n, "40 keys cover all {n} shards");
+    }
 }
