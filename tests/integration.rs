@@ -1177,3 +1177,88 @@ fn placement_rule_matches_the_server() {
         assert_eq!(spread.len(), n, "40 keys cover all {n} shards");
     }
 }
+
+/// Online cores as corekv counts them (its affinity mask).
+fn online_cores() -> usize {
+    // SAFETY: sched_getaffinity(2) writes at most `size_of::<cpu_set_t>()`
+    // bytes into the zeroed set we own; CPU_COUNT only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return thread::available_parallelism().map_or(1, |n| n.get());
+        }
+        usize::try_from(libc::CPU_COUNT(&set)).unwrap_or(1).max(1)
+    }
+}
+
+/// Without `--shards`, corekv runs one shard per online core; a cross-key
+/// workload (MSET/MGET/DEL/EXISTS over 300 keys, MULTI/EXEC touching every
+/// shard) works on that default configuration too.
+#[test]
+fn default_shard_count_cross_key_workload() {
+    let server = support::start_corekv_with(&[]);
+    let mut c = RawConn::connect(server.port);
+    let cores = online_cores();
+    let info = support::info(&mut c, "server");
+    assert_eq!(
+        support::info_field(&info, "shards").as_deref(),
+        Some(cores.to_string().as_str()),
+        "default shard count vs {cores} online cores: {info}"
+    );
+    assert_eq!(support::shard_key_counts(&mut c).len(), cores);
+    let keys: Vec<String> = (0..300).map(|i| format!("dflt:{i}")).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    support::assert_placement(&mut c, &refs[..8], cores);
+
+    let mut mset = vec!["MSET"];
+    let vals: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
+    for (k, v) in refs.iter().zip(&vals) {
+        mset.push(k);
+        mset.push(v);
+    }
+    assert_eq!(c.cmd(&mset), b"+OK\r\n");
+    let counts = support::shard_key_counts(&mut c);
+    assert_eq!(counts.iter().sum::<u64>(), 300, "{counts:?}");
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "every shard holds keys: {counts:?}"
+    );
+    let mut mget = vec!["MGET"];
+    mget.extend(refs.iter().rev());
+    let mut expected = format!("*{}\r\n", refs.len());
+    for v in vals.iter().rev() {
+        expected.push_str(&format!("${}\r\n{v}\r\n", v.len()));
+    }
+    assert_eq!(String::from_utf8_lossy(&c.cmd(&mget)), expected);
+
+    let mut del = vec!["DEL"];
+    del.extend(refs.iter().step_by(2));
+    del.push("dflt:nosuch");
+    assert_eq!(c.cmd(&del), b":150\r\n");
+    let mut exists = vec!["EXISTS"];
+    exists.extend(refs.iter().take(10));
+    assert_eq!(c.cmd(&exists), b":5\r\n");
+    assert_eq!(c.cmd(&["DBSIZE"]), b":150\r\n");
+
+    // One transaction over a key of every shard.
+    let per_shard = support::keys_on_each_shard("dflt:tx", cores);
+    assert_eq!(c.cmd(&["MULTI"]), b"+OK\r\n");
+    for k in &per_shard {
+        assert_eq!(c.cmd(&["INCRBY", k, "5"]), b"+QUEUED\r\n");
+    }
+    let mut mget_tx = vec!["MGET"];
+    mget_tx.extend(per_shard.iter().map(String::as_str));
+    assert_eq!(c.cmd(&mget_tx), b"+QUEUED\r\n");
+    assert_eq!(c.cmd(&["DEL", &per_shard[0]]), b"+QUEUED\r\n");
+    let mut want = format!("*{}\r\n", cores + 2);
+    want.push_str(&":5\r\n".repeat(cores));
+    want.push_str(&format!("*{cores}\r\n"));
+    want.push_str(&"$1\r\n5\r\n".repeat(cores));
+    want.push_str(":1\r\n");
+    assert_eq!(String::from_utf8_lossy(&c.cmd(&["EXEC"])), want);
+    assert_eq!(c.cmd(&["EXISTS", &per_shard[0]]), b":0\r\n");
+    assert_eq!(
+        c.cmd(&["DBSIZE"]),
+        format!(":{}\r\n", 150 + cores - 1).into_bytes()
+    );
+}
