@@ -1,13 +1,19 @@
 //! Differential tests: corekv must answer byte-for-byte like redis-server 7.
 //!
-//! Three sources of commands are replayed against corekv (2 shards) and a
-//! throwaway redis-server over [`RawConn`], comparing raw reply bytes:
+//! Three sources of commands are replayed over [`RawConn`] against corekv and
+//! a throwaway redis-server, comparing raw reply bytes:
 //!
-//! * hand-written corpora in `tests/corpus/*.txt` (edge cases, error texts);
-//! * PRNG-generated string/keyspace command sequences (3 fixed seeds);
+//! * hand-written corpora in `tests/corpus/*.txt` (edge cases, error texts),
+//!   against corekv with 1, 2 and 3 shards ([`CORPUS_SHARDS`]; three shards
+//!   make bugs visible that only appear when a command spans more than a
+//!   pair of shards);
+//! * PRNG-generated string/keyspace command sequences (3 fixed seeds),
+//!   against corekv with 2 and 3 shards ([`GENERATED_SHARDS`]);
 //! * raw protocol byte streams (inline commands, protocol errors).
 //!
-//! All mismatches are collected and reported together, not just the first.
+//! Each shard count gets its own corekv and its own redis-server, run in
+//! parallel; every mismatch names the shard count (`[corekv --shards 3]`),
+//! and all mismatches are collected and reported together.
 //!
 //! Corpus format, one command per line:
 //! * tokens are split on whitespace; a token in double quotes may contain
@@ -15,14 +21,24 @@
 //! * `!repeat N text` as three consecutive tokens becomes one token holding
 //!   `text` repeated `N` times (for very long values);
 //! * lines starting with `#` and blank lines are ignored;
-//! * `!sort CMD ...`: the reply is an array of unspecified order (KEYS,
-//!   SMEMBERS); elements are sorted before comparing;
+//! * `!sort CMD ...`: the reply is a set, an array of unspecified order
+//!   (KEYS, SMEMBERS, SINTER, HKEYS of a hashtable): its elements are
+//!   compared as a multiset (sorted; duplicates still count);
+//! * `!map CMD ...`: the reply is a field → value map of unspecified order
+//!   (HGETALL of a hashtable, HRANDFIELD/ZRANDMEMBER ... WITHVALUES/
+//!   WITHSCORES, CONFIG GET with a pattern): it is compared as a set of
+//!   (field, value) pairs, so a value moved to another field is a mismatch.
+//!   A RESP2 flat array, a RESP3 `%` map and a RESP3 array of 2-element
+//!   arrays all work; the reply's type header is still compared;
+//! * `!approx N CMD ...`: integer replies (TTL, PTTL, EXPIRETIME...) that
+//!   are both non-negative may differ by up to N; anything else is exact;
 //! * `!skip-reply CMD ...`: sent to both, reply not compared (TIME,
 //!   RANDOMKEY on a non-empty db);
 //! * `!sleep MS`: pause MS milliseconds (expiry tests);
 //! * `!scan-all SCAN 0 args...`: iterate the cursor (the argument after the
 //!   command name, or after the key for SSCAN/HSCAN/ZSCAN) from 0 until it
-//!   returns to 0, and compare the sorted, de-duplicated union of elements.
+//!   returns to 0, and compare the sorted, de-duplicated union of elements
+//!   (field/value pairs for HSCAN, member/score pairs for ZSCAN).
 //!
 //! Every file runs on a fresh connection pair after an uncompared FLUSHALL.
 //!
@@ -41,6 +57,10 @@ use std::time::Duration;
 
 use support::{RawConn, Server, escape, split_aggregate};
 
+/// Shard counts of the corekv instances the corpora run against.
+const CORPUS_SHARDS: &[usize] = &[1, 2, 3];
+/// Shard counts of the corekv instances the generated sequences run against.
+const GENERATED_SHARDS: &[usize] = &[2, 3];
 /// Number of commands in each generated sequence.
 const GENERATED_COMMANDS: usize = 2000;
 /// Seeds of the generated sequences; fixed so failures reproduce.
@@ -48,16 +68,23 @@ const SEEDS: [u64; 3] = [0x5EED_0001, 0xC0FF_EE42, 0xDEAD_BEEF_1234];
 /// Upper bound on SCAN round trips in one `!scan-all`.
 const MAX_SCAN_ROUNDS: usize = 100_000;
 
-/// The server under test and the reference redis-server.
+/// True when the "server under test" is a second redis-server.
+fn baseline_is_redis() -> bool {
+    std::env::var("COREKV_DIFF_BASELINE").is_ok_and(|v| v == "redis")
+}
+
+/// The server under test and its own reference redis-server.
 struct Servers {
+    /// `[corekv --shards N]`, prefixed to every mismatch.
+    label: String,
     corekv: Server,
     redis: Server,
 }
 
-/// Starts both servers, or returns `None` (after a loud message) when
-/// redis-server is not installed outside CI.
-fn start_servers() -> Option<Servers> {
-    let Some(redis) = support::start_redis() else {
+/// Starts one pair per entry of `shards`, or returns `None` (after a loud
+/// message) when redis-server is not installed outside CI.
+fn start_servers(shards: &[usize]) -> Option<Vec<Servers>> {
+    if support::redis_server_path().is_none() && !support::under_ci() {
         // Written to the real stderr (not `eprintln!`, which libtest captures
         // for passing tests) so a skipped run is visible in the output.
         let _ = writeln!(
@@ -67,13 +94,50 @@ fn start_servers() -> Option<Servers> {
             bar = "=".repeat(78)
         );
         return None;
-    };
-    let corekv = if std::env::var("COREKV_DIFF_BASELINE").is_ok_and(|v| v == "redis") {
-        support::start_redis().expect("second redis-server for the baseline run")
-    } else {
-        support::start_corekv(2)
-    };
-    Some(Servers { corekv, redis })
+    }
+    let pairs = shards
+        .iter()
+        .map(|&n| {
+            let redis = support::start_redis().expect("redis-server (checked above)");
+            let (label, corekv) = if baseline_is_redis() {
+                (
+                    format!("[redis baseline #{n}]"),
+                    support::start_redis().expect("second redis-server for the baseline run"),
+                )
+            } else {
+                (format!("[corekv --shards {n}]"), support::start_corekv(n))
+            };
+            Servers {
+                label,
+                corekv,
+                redis,
+            }
+        })
+        .collect();
+    Some(pairs)
+}
+
+/// Runs `job` for every pair on its own thread and collects the mismatches,
+/// each prefixed with the pair's label.
+fn on_every_pair(pairs: &[Servers], job: impl Fn(&Servers) -> Vec<String> + Sync) -> Vec<String> {
+    thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .iter()
+            .map(|pair| (pair, scope.spawn(|| job(pair))))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(pair, h)| {
+                let lines = h.join().unwrap_or_else(|panic| {
+                    vec![format!("aborted: {}", panic_message(panic.as_ref()))]
+                });
+                lines
+                    .into_iter()
+                    .map(|l| format!("{} {l}", pair.label))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    })
 }
 
 /// A connection to each server.
@@ -94,6 +158,27 @@ impl ConnPair {
     fn both(&mut self, args: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         (self.corekv.cmd_bytes(&refs), self.redis.cmd_bytes(&refs))
+    }
+
+    /// Runs `args` on both servers as `mode` says and returns the two
+    /// replies, normalised, when they differ (`None` when they agree or the
+    /// reply is not compared).
+    fn compare(&mut self, mode: Mode, args: &[Vec<u8>]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let (ours, theirs) = match mode {
+            Mode::ScanAll => (
+                scan_all(&mut self.corekv, args),
+                scan_all(&mut self.redis, args),
+            ),
+            _ => self.both(args),
+        };
+        let (ours, theirs) = match mode {
+            Mode::SkipReply => return None,
+            Mode::Sort => (sorted_reply(&ours), sorted_reply(&theirs)),
+            Mode::Map => (map_reply(&ours), map_reply(&theirs)),
+            Mode::Approx(tolerance) if approx_equal(&ours, &theirs, tolerance) => return None,
+            Mode::Exact | Mode::ScanAll | Mode::Approx(_) => (ours, theirs),
+        };
+        (ours != theirs).then_some((ours, theirs))
     }
 }
 
@@ -131,11 +216,16 @@ fn render_reply(reply: &[u8]) -> String {
 // Corpus parsing
 // ---------------------------------------------------------------------------
 
-/// How a corpus line's reply is compared.
+/// How a reply is compared.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
     Exact,
+    /// A set / multiset: element order is free.
     Sort,
+    /// A field → value map: pair order is free, pairs stay pairs.
+    Map,
+    /// Non-negative integers may differ by up to the tolerance.
+    Approx(i64),
     SkipReply,
     ScanAll,
 }
@@ -229,6 +319,32 @@ fn expand_repeats(tokens: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
+/// Splits a leading directive off a corpus line: its mode and the rest.
+fn directive(line: &str) -> Result<(Mode, &str), String> {
+    for (prefix, mode) in [
+        ("!sort ", Mode::Sort),
+        ("!map ", Mode::Map),
+        ("!skip-reply ", Mode::SkipReply),
+        ("!scan-all ", Mode::ScanAll),
+    ] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return Ok((mode, rest));
+        }
+    }
+    if let Some(rest) = line.strip_prefix("!approx ") {
+        let rest = rest.trim_start();
+        let (n, cmd) = rest
+            .split_once(char::is_whitespace)
+            .ok_or("!approx N CMD")?;
+        let n = n.parse().map_err(|_| "bad !approx tolerance")?;
+        return Ok((Mode::Approx(n), cmd));
+    }
+    if line.starts_with('!') && !line.starts_with("!repeat") {
+        return Err("unknown directive".into());
+    }
+    Ok((Mode::Exact, line))
+}
+
 /// Parses a whole corpus file; panics on syntax errors (a broken corpus is
 /// a bug in the test, not in the server).
 fn parse_corpus(path: &Path, text: &str) -> Vec<Step> {
@@ -245,17 +361,7 @@ fn parse_corpus(path: &Path, text: &str) -> Vec<Step> {
             steps.push(Step::Sleep(ms));
             continue;
         }
-        let (mode, rest) = [
-            ("!sort ", Mode::Sort),
-            ("!skip-reply ", Mode::SkipReply),
-            ("!scan-all ", Mode::ScanAll),
-        ]
-        .iter()
-        .find_map(|(prefix, mode)| trimmed.strip_prefix(prefix).map(|r| (*mode, r)))
-        .unwrap_or((Mode::Exact, trimmed));
-        if mode == Mode::Exact && trimmed.starts_with('!') && !trimmed.starts_with("!repeat") {
-            fail("unknown directive");
-        }
+        let (mode, rest) = directive(trimmed).unwrap_or_else(|e| fail(&e));
         let args = tokenize(rest).unwrap_or_else(|e| fail(&e));
         if args.is_empty() {
             fail("directive without a command");
@@ -279,6 +385,56 @@ fn sorted_reply(reply: &[u8]) -> Vec<u8> {
             out
         }
         None => reply.to_vec(),
+    }
+}
+
+/// True for a RESP array reply of exactly two elements (a RESP3 pair).
+fn is_pair(reply: &[u8]) -> bool {
+    reply.first() == Some(&b'*')
+        && split_aggregate(reply).is_some_and(|(_, elems)| elems.len() == 2)
+}
+
+/// Canonical form of a field → value map reply: its (field, value) pairs
+/// sorted, each pair kept together. Flat arrays (RESP2) and `%` maps pair
+/// up consecutive elements; an array whose elements are all 2-element
+/// arrays (RESP3 HRANDFIELD ... WITHVALUES) sorts those. Anything else (an
+/// error, nil, an odd-length array) is returned unchanged, so it is compared
+/// exactly.
+fn map_reply(reply: &[u8]) -> Vec<u8> {
+    let Some((header, elems)) = split_aggregate(reply) else {
+        return reply.to_vec();
+    };
+    let mut pairs: Vec<Vec<u8>> = if !elems.is_empty() && elems.iter().all(|e| is_pair(e)) {
+        elems
+    } else if elems.len() % 2 == 0 {
+        elems.chunks(2).map(<[Vec<u8>]>::concat).collect()
+    } else {
+        return reply.to_vec();
+    };
+    pairs.sort();
+    let mut out = header;
+    pairs.iter().for_each(|p| out.extend_from_slice(p));
+    out
+}
+
+/// The value of a RESP integer reply `:<n>\r\n`.
+fn resp_int(reply: &[u8]) -> Option<i64> {
+    std::str::from_utf8(reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// True when two replies are equal, or both non-negative integers at most
+/// `tolerance` apart (TTLs read an instant apart on two servers). Negative
+/// integers (-1 no TTL, -2 no key) must match exactly.
+fn approx_equal(a: &[u8], b: &[u8], tolerance: i64) -> bool {
+    if a == b {
+        return true;
+    }
+    match (resp_int(a), resp_int(b)) {
+        (Some(x), Some(y)) if x >= 0 && y >= 0 => (x - y).abs() <= tolerance,
+        _ => false,
     }
 }
 
@@ -331,6 +487,64 @@ fn scan_all(conn: &mut RawConn, args: &[Vec<u8>]) -> Vec<u8> {
     panic!("SCAN did not finish within {MAX_SCAN_ROUNDS} rounds");
 }
 
+/// Sanity checks of the order-free comparisons themselves: they must accept
+/// reorderings and nothing else.
+#[test]
+fn normalisation_is_order_free_and_nothing_more() {
+    let flat = |items: &[&str]| -> Vec<u8> {
+        let mut out = format!("*{}\r\n", items.len()).into_bytes();
+        for i in items {
+            out.extend_from_slice(format!("${}\r\n{i}\r\n", i.len()).as_bytes());
+        }
+        out
+    };
+    // Maps: pairs may move, values may not change fields.
+    let a = flat(&["f1", "v1", "f2", "v2"]);
+    let b = flat(&["f2", "v2", "f1", "v1"]);
+    let swapped = flat(&["f1", "v2", "f2", "v1"]);
+    assert_eq!(map_reply(&a), map_reply(&b));
+    assert_ne!(map_reply(&a), map_reply(&swapped));
+    // ...which a sorted flat list would have accepted: the reason for !map.
+    assert_eq!(sorted_reply(&a), sorted_reply(&swapped));
+    // RESP3 map and array-of-pairs shapes.
+    let m1 = b"%2\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n:2\r\n".to_vec();
+    let m2 = b"%2\r\n$1\r\nb\r\n:2\r\n$1\r\na\r\n:1\r\n".to_vec();
+    let m3 = b"%2\r\n$1\r\nb\r\n:1\r\n$1\r\na\r\n:2\r\n".to_vec();
+    assert_eq!(map_reply(&m1), map_reply(&m2));
+    assert_ne!(map_reply(&m1), map_reply(&m3));
+    let p1 = b"*2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n".to_vec();
+    let p2 = b"*2\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n".to_vec();
+    let p3 = b"*2\r\n*2\r\n$1\r\nb\r\n$1\r\n1\r\n*2\r\n$1\r\na\r\n$1\r\n2\r\n".to_vec();
+    assert_eq!(map_reply(&p1), map_reply(&p2));
+    assert_ne!(map_reply(&p1), map_reply(&p3));
+    // The reply type still counts: a map is not an array.
+    assert_ne!(map_reply(&m1), map_reply(&flat(&["a", "1", "b", "2"])));
+    // Sets: order is free, duplicates and the count are not.
+    assert_eq!(
+        sorted_reply(&flat(&["a", "b"])),
+        sorted_reply(&flat(&["b", "a"]))
+    );
+    assert_ne!(
+        sorted_reply(&flat(&["a", "a"])),
+        sorted_reply(&flat(&["a", "b"]))
+    );
+    assert_ne!(
+        sorted_reply(&flat(&["a"])),
+        sorted_reply(&flat(&["a", "a"]))
+    );
+    // Approximate integers.
+    assert!(approx_equal(b":100\r\n", b":99\r\n", 1));
+    assert!(!approx_equal(b":100\r\n", b":98\r\n", 1));
+    assert!(!approx_equal(b":-1\r\n", b":0\r\n", 1));
+    assert!(!approx_equal(b":-2\r\n", b":-1\r\n", 5));
+    assert!(!approx_equal(b"$1\r\n1\r\n", b"$1\r\n2\r\n", 5));
+    assert_eq!(
+        directive("!approx 1000 PTTL k").expect("valid"),
+        (Mode::Approx(1000), "PTTL k")
+    );
+    assert!(directive("!nosuch GET k").is_err());
+}
+
 // ---------------------------------------------------------------------------
 // Corpus runner
 // ---------------------------------------------------------------------------
@@ -368,22 +582,10 @@ fn run_corpus(servers: &Servers, path: &Path) -> Vec<String> {
                     thread::sleep(Duration::from_millis(*ms));
                     continue;
                 }
-                Step::Cmd { line, mode, args } => (line, mode, args),
+                Step::Cmd { line, mode, args } => (line, *mode, args),
             };
             current = format!("{name}:{line}: {}", render_cmd(args));
-            let (ours, theirs) = match mode {
-                Mode::ScanAll => (
-                    scan_all(&mut conns.corekv, args),
-                    scan_all(&mut conns.redis, args),
-                ),
-                Mode::Exact | Mode::Sort | Mode::SkipReply => conns.both(args),
-            };
-            let (ours, theirs) = match mode {
-                Mode::SkipReply => continue,
-                Mode::Sort => (sorted_reply(&ours), sorted_reply(&theirs)),
-                Mode::Exact | Mode::ScanAll => (ours, theirs),
-            };
-            if ours != theirs {
+            if let Some((ours, theirs)) = conns.compare(mode, args) {
                 mismatches.push(format!(
                     "{current} => corekv: {} redis: {}",
                     render_reply(&ours),
@@ -423,13 +625,16 @@ fn report(what: &str, mismatches: &[String]) {
 
 #[test]
 fn corpus_matches_redis() {
-    let Some(servers) = start_servers() else {
+    let Some(pairs) = start_servers(CORPUS_SHARDS) else {
         return;
     };
-    let mismatches: Vec<String> = corpus_files()
-        .iter()
-        .flat_map(|path| run_corpus(&servers, path))
-        .collect();
+    let files = corpus_files();
+    let mismatches = on_every_pair(&pairs, |servers| {
+        files
+            .iter()
+            .flat_map(|path| run_corpus(servers, path))
+            .collect()
+    });
     report("corpus", &mismatches);
 }
 
@@ -610,13 +815,8 @@ fn run_generated(servers: &Servers, seed: u64) -> Vec<String> {
     let mut conns = ConnPair::open(servers);
     conns.both(&[b"FLUSHALL".to_vec()]);
     let mut mismatches = Vec::new();
-    let mut check = |label: String, args: Vec<Vec<u8>>, sort: bool, conns: &mut ConnPair| {
-        let (mut ours, mut theirs) = conns.both(&args);
-        if sort {
-            ours = sorted_reply(&ours);
-            theirs = sorted_reply(&theirs);
-        }
-        if ours != theirs {
+    let mut check = |label: String, args: Vec<Vec<u8>>, mode: Mode, conns: &mut ConnPair| {
+        if let Some((ours, theirs)) = conns.compare(mode, &args) {
             mismatches.push(format!(
                 "{label}: {} => corekv: {} redis: {}",
                 render_cmd(&args),
@@ -628,31 +828,38 @@ fn run_generated(servers: &Servers, seed: u64) -> Vec<String> {
     for i in 0..GENERATED_COMMANDS {
         let cmd = gen_command(&mut rng, &keys);
         let args = cmd.into_iter().map(String::into_bytes).collect();
-        check(format!("gen(seed={seed:#x}):{i}"), args, false, &mut conns);
+        check(
+            format!("gen(seed={seed:#x}):{i}"),
+            args,
+            Mode::Exact,
+            &mut conns,
+        );
     }
     let label = format!("gen(seed={seed:#x}):final");
     check(
         label.clone(),
         vec![b"KEYS".to_vec(), b"*".to_vec()],
-        true,
+        Mode::Sort,
         &mut conns,
     );
     let mget = std::iter::once(b"MGET".to_vec())
         .chain(keys.iter().map(|k| k.clone().into_bytes()))
         .collect();
-    check(label, mget, false, &mut conns);
+    check(label, mget, Mode::Exact, &mut conns);
     mismatches
 }
 
 #[test]
 fn generated_sequences_match_redis() {
-    let Some(servers) = start_servers() else {
+    let Some(pairs) = start_servers(GENERATED_SHARDS) else {
         return;
     };
-    let mismatches: Vec<String> = SEEDS
-        .iter()
-        .flat_map(|&seed| run_generated(&servers, seed))
-        .collect();
+    let mismatches = on_every_pair(&pairs, |servers| {
+        SEEDS
+            .iter()
+            .flat_map(|&seed| run_generated(servers, seed))
+            .collect()
+    });
     report("generated", &mismatches);
 }
 
@@ -844,11 +1051,8 @@ fn run_raw_case(port: u16, case: &RawCase) -> (Vec<Vec<u8>>, bool) {
     (replies, closed)
 }
 
-#[test]
-fn raw_protocol_matches_redis() {
-    let Some(servers) = start_servers() else {
-        return;
-    };
+/// Replays every raw case against one pair; returns the mismatches.
+fn run_raw_cases(servers: &Servers) -> Vec<String> {
     let mut mismatches = Vec::new();
     for case in RAW_CASES {
         // A hang or malformed reply from corekv is reported, not fatal, so
@@ -890,6 +1094,15 @@ fn raw_protocol_matches_redis() {
             ));
         }
     }
+    mismatches
+}
+
+#[test]
+fn raw_protocol_matches_redis() {
+    let Some(pairs) = start_servers(CORPUS_SHARDS) else {
+        return;
+    };
+    let mismatches = on_every_pair(&pairs, run_raw_cases);
     report("raw protocol", &mismatches);
 }
 
