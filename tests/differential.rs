@@ -2402,6 +2402,24 @@ const RAW_CASES: &[RawCase] = &[
         closes: true,
     },
     RawCase {
+        name: "QUIT answers +OK and closes",
+        input: b"*1\r\n$4\r\nQUIT\r\n",
+        replies: 1,
+        closes: true,
+    },
+    RawCase {
+        name: "inline QUIT after PING: what follows is not answered",
+        input: b"PING\r\nquit\r\nPING\r\n",
+        replies: 2,
+        closes: true,
+    },
+    RawCase {
+        name: "QUIT with an argument",
+        input: b"*2\r\n$4\r\nQUIT\r\n$3\r\nnow\r\n",
+        replies: 1,
+        closes: true,
+    },
+    RawCase {
         name: "valid command before a protocol error is answered",
         input: b"*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n",
         replies: 2,

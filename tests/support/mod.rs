@@ -200,7 +200,7 @@ pub fn redis_server_path() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Starts a throwaway, persistence-free redis-server.
+/// Starts a throwaway, persistence-free redis-server that accepts DEBUG.
 ///
 /// Returns `None` when redis-server is not installed, except under CI
 /// (`CI=true`), where that is a hard failure.
@@ -223,6 +223,9 @@ pub fn start_redis() -> Option<Server> {
         "no",
         "--daemonize",
         "no",
+        // DEBUG (SLEEP) is compared too; Redis 7 refuses it by default.
+        "--enable-debug-command",
+        "yes",
     ]
     .iter()
     .map(|s| s.to_string())
