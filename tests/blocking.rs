@@ -155,19 +155,25 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
     );
 }
 
-#[test]
-fn waiters_are_served_longest_waiting_first() {
+/// Blocks four waiters one after the other (each known blocked, through INFO,
+/// before the next sends), then pushes four values on `k[1]`: waiter `i`
+/// must get `e<i>`. With `both_keys`, waiters wait on the keys of both
+/// shards, the pushed one first for some and second for others.
+fn fifo_case(both_keys: bool) {
     let srv = start_corekv(SHARDS);
     let k = keys_per_shard("fifo:");
     let mut waiters: Vec<RawConn> = (0..4).map(|_| RawConn::connect(srv.port)).collect();
     for (i, w) in waiters.iter_mut().enumerate() {
-        // Waiters on both keys, the pushed one first for some, second for others.
         let (a, b) = if i % 2 == 0 {
             (&k[0], &k[1])
         } else {
             (&k[1], &k[0])
         };
-        w.send_cmd(&[b"BLPOP", a.as_bytes(), b.as_bytes(), b"10"]);
+        if both_keys {
+            w.send_cmd(&[b"BLPOP", a.as_bytes(), b.as_bytes(), b"10"]);
+        } else {
+            w.send_cmd(&[b"BLPOP", k[1].as_bytes(), b"10"]);
+        }
         // Waiter i is blocked before waiter i+1 even sends its command.
         wait_blocked(srv.port, i as u64 + 1);
     }
@@ -178,6 +184,27 @@ fn waiters_are_served_longest_waiting_first() {
         assert_eq!(s(&w.read_reply()), want, "waiter {i}");
     }
     wait_blocked(srv.port, 0);
+}
+
+#[test]
+fn waiters_are_served_longest_waiting_first() {
+    // Run a few times: the waiters' connections land on different shards.
+    for _ in 0..3 {
+        fifo_case(false);
+    }
+}
+
+/// The same with waiters on keys of both shards: fails about one run in
+/// four, because a waiter on keys of two shards counts as blocked before it
+/// is queued on the other shard's key, so a later waiter can overtake it
+/// (FOUND_BUGS.md 8). Run with `cargo test --release --test blocking --
+/// --ignored`.
+#[test]
+#[ignore = "server bug, FOUND_BUGS.md 8: multi-shard waiters can be overtaken"]
+fn waiters_on_keys_of_two_shards_are_served_longest_waiting_first() {
+    for _ in 0..10 {
+        fifo_case(true);
+    }
 }
 
 #[test]
