@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{RawConn, keys_on_each_shard, start_corekv};
+use support::{RawConn, keys_on_each_shard, start_corekv, wait_blocked};
 
 const SHARDS: usize = 2;
 
@@ -21,11 +21,6 @@ fn s(reply: &[u8]) -> String {
     String::from_utf8_lossy(reply).into_owned()
 }
 
-/// Lets a just-sent blocking command reach the server and block.
-fn settle() {
-    thread::sleep(Duration::from_millis(150));
-}
-
 #[test]
 fn push_on_another_shard_wakes_the_waiter() {
     let srv = start_corekv(SHARDS);
@@ -33,7 +28,7 @@ fn push_on_another_shard_wakes_the_waiter() {
     let mut waiter = RawConn::connect(srv.port);
     let mut pusher = RawConn::connect(srv.port);
     waiter.send_cmd(&[b"BLPOP", k[0].as_bytes(), k[1].as_bytes(), b"0"]);
-    settle();
+    wait_blocked(srv.port, 1);
     assert_eq!(s(&pusher.cmd(&["RPUSH", &k[1], "x", "y"])), ":2\r\n");
     let got = s(&waiter.read_reply());
     assert_eq!(
@@ -63,7 +58,7 @@ fn blmove_across_shards_moves_atomically() {
         b"RIGHT",
         b"5",
     ]);
-    settle();
+    wait_blocked(srv.port, 1);
     pusher.cmd(&["RPUSH", src, "v"]);
     assert_eq!(s(&waiter.read_reply()), "$1\r\nv\r\n");
     assert_eq!(
@@ -132,38 +127,83 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
     {
         let mut w = RawConn::connect(srv.port);
         w.send_cmd(&[b"BLPOP", k[0].as_bytes(), k[1].as_bytes(), b"0"]);
-        settle();
+        wait_blocked(srv.port, 1);
     } // dropped: the socket closes while blocked
-    settle();
+    // The server must notice the hang-up and forget the waiter...
+    wait_blocked(srv.port, 0);
     let mut c = RawConn::connect(srv.port);
     c.cmd(&["RPUSH", &k[0], "kept"]);
-    thread::sleep(Duration::from_millis(300));
+    // ...so the pushed value stays. A live waiter registered now is served
+    // the value at once, which proves the push was not swallowed and shows
+    // the wake-up path still works after the ghost's removal.
+    let mut w2 = RawConn::connect(srv.port);
     assert_eq!(
         s(&c.cmd(&["LRANGE", &k[0], "0", "-1"])),
         "*1\r\n$4\r\nkept\r\n"
     );
+    assert_eq!(
+        s(&w2.cmd(&["BLPOP", &k[0], "1"])),
+        format!("*2\r\n${}\r\n{}\r\n$4\r\nkept\r\n", k[0].len(), k[0])
+    );
+    // And a new waiter on the same keys is woken by the next push.
+    w2.send_cmd(&[b"BLPOP", k[0].as_bytes(), k[1].as_bytes(), b"0"]);
+    wait_blocked(srv.port, 1);
+    c.cmd(&["RPUSH", &k[1], "next"]);
+    assert_eq!(
+        s(&w2.read_reply()),
+        format!("*2\r\n${}\r\n{}\r\n$4\r\nnext\r\n", k[1].len(), k[1])
+    );
 }
 
-#[test]
-fn waiters_are_served_longest_waiting_first() {
+/// Blocks four waiters one after the other (each known blocked, through INFO,
+/// before the next sends), then pushes four values on `k[1]`: waiter `i`
+/// must get `e<i>`. With `both_keys`, waiters wait on the keys of both
+/// shards, the pushed one first for some and second for others.
+fn fifo_case(both_keys: bool) {
     let srv = start_corekv(SHARDS);
     let k = keys_per_shard("fifo:");
     let mut waiters: Vec<RawConn> = (0..4).map(|_| RawConn::connect(srv.port)).collect();
     for (i, w) in waiters.iter_mut().enumerate() {
-        // Waiters on both keys, the pushed one first for some, second for others.
         let (a, b) = if i % 2 == 0 {
             (&k[0], &k[1])
         } else {
             (&k[1], &k[0])
         };
-        w.send_cmd(&[b"BLPOP", a.as_bytes(), b.as_bytes(), b"5"]);
-        thread::sleep(Duration::from_millis(60));
+        if both_keys {
+            w.send_cmd(&[b"BLPOP", a.as_bytes(), b.as_bytes(), b"10"]);
+        } else {
+            w.send_cmd(&[b"BLPOP", k[1].as_bytes(), b"10"]);
+        }
+        // Waiter i is blocked before waiter i+1 even sends its command.
+        wait_blocked(srv.port, i as u64 + 1);
     }
     let mut p = RawConn::connect(srv.port);
     p.cmd(&["RPUSH", &k[1], "e0", "e1", "e2", "e3"]);
     for (i, w) in waiters.iter_mut().enumerate() {
         let want = format!("*2\r\n${}\r\n{}\r\n$2\r\ne{i}\r\n", k[1].len(), k[1]);
         assert_eq!(s(&w.read_reply()), want, "waiter {i}");
+    }
+    wait_blocked(srv.port, 0);
+}
+
+#[test]
+fn waiters_are_served_longest_waiting_first() {
+    // Run a few times: the waiters' connections land on different shards.
+    for _ in 0..3 {
+        fifo_case(false);
+    }
+}
+
+/// The same with waiters on keys of both shards: fails about one run in
+/// four, because a waiter on keys of two shards counts as blocked before it
+/// is queued on the other shard's key, so a later waiter can overtake it
+/// (FOUND_BUGS.md 8). Run with `cargo test --release --test blocking --
+/// --ignored`.
+#[test]
+#[ignore = "server bug, FOUND_BUGS.md 8: multi-shard waiters can be overtaken"]
+fn waiters_on_keys_of_two_shards_are_served_longest_waiting_first() {
+    for _ in 0..10 {
+        fifo_case(true);
     }
 }
 
@@ -175,7 +215,7 @@ fn multi_filling_two_keys_serves_the_first_filled() {
     let k = keys_per_shard("order:");
     let mut w = RawConn::connect(srv.port);
     w.send_cmd(&[b"BLPOP", k[0].as_bytes(), k[1].as_bytes(), b"5"]);
-    settle();
+    wait_blocked(srv.port, 1);
     let mut p = RawConn::connect(srv.port);
     p.cmd(&["MULTI"]);
     p.cmd(&["LPUSH", &k[1], "x"]);
@@ -183,6 +223,24 @@ fn multi_filling_two_keys_serves_the_first_filled() {
     p.cmd(&["EXEC"]);
     let want = format!("*2\r\n${}\r\n{}\r\n$1\r\nx\r\n", k[1].len(), k[1]);
     assert_eq!(s(&w.read_reply()), want);
+}
+
+/// Polls `CLIENT LIST ID <id>` (bounded) until that client's current
+/// command is `cmd`, i.e. the server has started running it.
+fn wait_client_cmd(port: u16, id: &str, cmd: &str) {
+    let mut c = RawConn::connect(port);
+    let deadline = Instant::now() + support::BLOCK_WAIT;
+    loop {
+        let list = s(&c.cmd(&["CLIENT", "LIST", "ID", id]));
+        if list.contains(&format!(" cmd={cmd} ")) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "client {id} never ran {cmd}: {list}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]
@@ -208,8 +266,11 @@ fn no_value_is_lost_or_served_twice() {
                     // mid-wait: its queue entries must not stall the others.
                     if ci == 0 && round.is_multiple_of(7) {
                         let mut quitter = RawConn::connect(port);
+                        let id = s(&quitter.cmd(&["CLIENT", "ID"]));
+                        let id = id.trim_start_matches(':').trim_end().to_string();
                         quitter.send_cmd(&[b"BLPOP", b"hammer:nobody", b"0"]);
-                        thread::sleep(Duration::from_millis(5));
+                        // Gone while blocked, not before it got there.
+                        wait_client_cmd(port, &id, "blpop");
                         drop(quitter);
                     }
                     let r = c.cmd(&["BLPOP", &keys[ci % 2], &keys[(ci + 1) % 2], "0.2"]);

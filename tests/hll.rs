@@ -7,7 +7,7 @@ mod support;
 use support::{q, q_err};
 
 fn shard_of(key: &str) -> usize {
-    corekv::shard::slot::shard_of(key.as_bytes(), 2)
+    support::shard_of(key.as_bytes(), 2)
 }
 
 /// A key `<prefix><i>` owned by `shard`.

@@ -19,7 +19,7 @@ fn distinct(prefix: &str, n: usize) -> Vec<String> {
     let mut found: Vec<Option<String>> = vec![None; SHARDS];
     for i in 0..10_000 {
         let key = format!("{prefix}{i}");
-        let s = corekv::shard::slot::shard_of(key.as_bytes(), SHARDS);
+        let s = support::shard_of(key.as_bytes(), SHARDS);
         if found[s].is_none() {
             found[s] = Some(key);
         }
@@ -34,10 +34,10 @@ fn distinct(prefix: &str, n: usize) -> Vec<String> {
 
 /// A key with prefix `prefix` on the same shard as `other`, but not `other`.
 fn same_shard_as(prefix: &str, other: &str) -> String {
-    let want = corekv::shard::slot::shard_of(other.as_bytes(), SHARDS);
+    let want = support::shard_of(other.as_bytes(), SHARDS);
     (0..10_000)
         .map(|i| format!("{prefix}{i}"))
-        .find(|k| k != other && corekv::shard::slot::shard_of(k.as_bytes(), SHARDS) == want)
+        .find(|k| k != other && support::shard_of(k.as_bytes(), SHARDS) == want)
         .expect("a key on the wanted shard")
 }
 

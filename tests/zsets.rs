@@ -11,7 +11,7 @@ fn split_keys(prefix: &str) -> (String, String) {
     let mut found: [Option<String>; 2] = [None, None];
     for i in 0..10_000 {
         let k = format!("{prefix}{i}");
-        let s = corekv::shard::slot::shard_of(k.as_bytes(), 2);
+        let s = support::shard_of(k.as_bytes(), 2);
         if found[s].is_none() {
             found[s] = Some(k);
         }

@@ -35,8 +35,17 @@ pub fn free_port() -> u16 {
 }
 
 /// True when running under CI, where a missing redis-server is an error.
+///
+/// CI systems disagree on the value (`true`, `1`, `yes`, `True`...), so any
+/// non-empty value counts except `false` and `0` (case-insensitive).
 pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
+    std::env::var("CI").is_ok_and(|v| ci_value_means_ci(&v))
+}
+
+/// The rule of [`under_ci`] for one value of `CI`.
+pub fn ci_value_means_ci(value: &str) -> bool {
+    let v = value.trim();
+    !v.is_empty() && !v.eq_ignore_ascii_case("false") && v != "0"
 }
 
 /// A server child process that is terminated when dropped.
@@ -191,7 +200,7 @@ pub fn redis_server_path() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Starts a throwaway, persistence-free redis-server.
+/// Starts a throwaway, persistence-free redis-server that accepts DEBUG.
 ///
 /// Returns `None` when redis-server is not installed, except under CI
 /// (`CI=true`), where that is a hard failure.
@@ -214,6 +223,9 @@ pub fn start_redis() -> Option<Server> {
         "no",
         "--daemonize",
         "no",
+        // DEBUG (SLEEP) is compared too; Redis 7 refuses it by default.
+        "--enable-debug-command",
+        "yes",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -446,12 +458,62 @@ pub fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
     }
 }
 
-/// One key `<prefix><i>` owned by each of `n` shards, by the server's own rule.
+// ---------------------------------------------------------------------------
+// Key placement
+// ---------------------------------------------------------------------------
+//
+// The tests never link corekv's internals (they are being restructured and the
+// tests must talk to the binary only), so the placement rule is restated here:
+// Redis Cluster's slot (`CRC16(key or its {hash tag}) mod 16384`, a public,
+// fixed rule), and corekv's split of the 16384 slots into contiguous ranges,
+// one per shard. `integration::placement_rule_matches_the_server` checks this
+// copy against a running server through INFO's `# Shards` section, so a change
+// of the rule fails that test instead of silently making "cross-shard" tests
+// single-shard.
+
+/// CRC16-CCITT (XModem), bit by bit: slow and obviously right.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The hashed part of a key: the content of the first `{...}` if non-empty.
+fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{')
+        && let Some(len) = key[open + 1..].iter().position(|&b| b == b'}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+/// The Redis Cluster hash slot of `key` (what `CLUSTER KEYSLOT` answers).
+pub fn key_slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key)) % 16384
+}
+
+/// The shard of an `n`-shard corekv that owns `key`.
+pub fn shard_of(key: &[u8], n: usize) -> usize {
+    usize::from(key_slot(key)) * n / 16384
+}
+
+/// One key `<prefix><i>` owned by each of `n` shards (index = shard).
 pub fn keys_on_each_shard(prefix: &str, n: usize) -> Vec<String> {
     let mut found: Vec<Option<String>> = vec![None; n];
     for i in 0..10_000 {
         let k = format!("{prefix}{i}");
-        let s = corekv::shard::slot::shard_of(k.as_bytes(), n);
+        let s = shard_of(k.as_bytes(), n);
         if found[s].is_none() {
             found[s] = Some(k);
         }
@@ -463,4 +525,125 @@ pub fn keys_on_each_shard(prefix: &str, n: usize) -> Vec<String> {
         .into_iter()
         .map(|k| k.expect("a key per shard"))
         .collect()
+}
+
+/// A key `<prefix><i>` owned by `shard` of an `n`-shard server, not in `avoid`.
+pub fn key_on_shard(prefix: &str, shard: usize, n: usize, avoid: &[&str]) -> String {
+    (0..10_000)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| shard_of(k.as_bytes(), n) == shard && !avoid.contains(&k.as_str()))
+        .unwrap_or_else(|| panic!("no key {prefix}<i> on shard {shard} of {n}"))
+}
+
+/// The `value` of `field:value` in an INFO reply (any section).
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// INFO `section` of the server behind `conn`, as text.
+pub fn info(conn: &mut RawConn, section: &str) -> String {
+    let reply = conn.cmd(&["INFO", section]);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    assert!(
+        text.starts_with('$'),
+        "INFO {section} is not a bulk string: {text}"
+    );
+    text
+}
+
+/// Keys per shard of db 0..15 together, from corekv's INFO `# Shards` section
+/// (`shard<i>:keys=<n>,...`), in shard order.
+pub fn shard_key_counts(conn: &mut RawConn) -> Vec<u64> {
+    let text = info(conn, "shards");
+    let mut counts = Vec::new();
+    for i in 0.. {
+        let Some(line) = info_field(&text, &format!("shard{i}")) else {
+            break;
+        };
+        let keys = line
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("keys="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no keys= in INFO shard line {line:?}"));
+        counts.push(keys);
+    }
+    assert!(!counts.is_empty(), "INFO shards has no shard lines: {text}");
+    counts
+}
+
+/// The shard that really holds `key`, observed from the outside: SET it on an
+/// otherwise unused key, see which shard's key count grew, DEL it again.
+/// The caller must not race other writers on the same server.
+pub fn observed_shard(conn: &mut RawConn, key: &str) -> usize {
+    assert_eq!(
+        conn.cmd(&["EXISTS", key]),
+        b":0\r\n",
+        "{key} must not exist"
+    );
+    let before = shard_key_counts(conn);
+    assert_eq!(conn.cmd(&["SET", key, "placement-probe"]), b"+OK\r\n");
+    let after = shard_key_counts(conn);
+    assert_eq!(conn.cmd(&["DEL", key]), b":1\r\n");
+    let grown: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i] > before.get(i).copied().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        grown.len(),
+        1,
+        "SET {key} grew shards {grown:?}: {before:?} -> {after:?}"
+    );
+    grown[0]
+}
+
+/// Asserts that `keys` are where [`shard_of`] says on the `n`-shard server
+/// behind `conn`, so tests built on that rule really span the shards they
+/// claim to.
+pub fn assert_placement(conn: &mut RawConn, keys: &[&str], n: usize) {
+    for key in keys {
+        assert_eq!(
+            observed_shard(conn, key),
+            shard_of(key.as_bytes(), n),
+            "{key} is not on the shard the test-side rule predicts ({n} shards)"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Blocked clients
+// ---------------------------------------------------------------------------
+
+/// How long [`wait_blocked`] waits for clients to block.
+pub const BLOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// INFO `blocked_clients` (corekv sums it over its shards).
+pub fn blocked_clients(conn: &mut RawConn) -> u64 {
+    let text = info(conn, "clients");
+    info_field(&text, "blocked_clients")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("INFO clients has no blocked_clients: {text}"))
+}
+
+/// Polls INFO (on a fresh connection of its own, bounded by [`BLOCK_WAIT`])
+/// until exactly `n` clients are blocked, so a test orders "client is
+/// blocked" before "someone pushes" without sleeping. Panics with the last
+/// count when that does not happen in time.
+pub fn wait_blocked(port: u16, n: u64) {
+    let mut conn = RawConn::connect(port);
+    let deadline = Instant::now() + BLOCK_WAIT;
+    let mut last;
+    loop {
+        last = blocked_clients(&mut conn);
+        if last == n {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "expected {n} blocked client(s) on port {port} within {BLOCK_WAIT:?}, \
+                 INFO clients says {last}"
+            );
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
 }
