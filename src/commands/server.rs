@@ -22,6 +22,10 @@ pub const REDIS_VERSION: &str = "7.0.15";
 
 const CONN: u32 = acl::CONNECTION;
 const NS: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE;
+/// QUIT, RESET, HELLO, AUTH: allowed before AUTH and while busy.
+const HANDSHAKE: u32 = NS | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY;
+/// Administrative subcommands (CONFIG GET/SET, CLIENT KILL...).
+const ADMIN: u32 = flag::ADMIN | NS;
 
 macro_rules! conn_fn {
     ($name:ident, |$c:ident, $argv:ident| $body:block) => {
@@ -46,47 +50,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         .acl(acl::CONNECTION)
         .doc("connection", "1.0.0", "Returns the given string."),
     CommandSpec::conn("quit", -1, quit)
-        .flags(
-            flag::NOSCRIPT
-                | flag::LOADING
-                | flag::STALE
-                | flag::FAST
-                | flag::NO_AUTH
-                | flag::ALLOW_BUSY,
-        )
+        .flags(HANDSHAKE)
         .acl(acl::CONNECTION)
         .doc("connection", "1.0.0", "Closes the connection."),
     CommandSpec::conn("reset", 1, reset)
-        .flags(
-            flag::NOSCRIPT
-                | flag::LOADING
-                | flag::STALE
-                | flag::FAST
-                | flag::NO_AUTH
-                | flag::ALLOW_BUSY,
-        )
+        .flags(HANDSHAKE)
         .acl(acl::CONNECTION)
         .doc("connection", "6.2.0", "Resets the connection."),
     CommandSpec::conn("hello", -1, hello)
-        .flags(
-            flag::NOSCRIPT
-                | flag::LOADING
-                | flag::STALE
-                | flag::FAST
-                | flag::NO_AUTH
-                | flag::ALLOW_BUSY,
-        )
+        .flags(HANDSHAKE)
         .acl(acl::CONNECTION)
         .doc("connection", "6.0.0", "Handshakes with the Redis server."),
     CommandSpec::conn("auth", -2, auth)
-        .flags(
-            flag::NOSCRIPT
-                | flag::LOADING
-                | flag::STALE
-                | flag::FAST
-                | flag::NO_AUTH
-                | flag::ALLOW_BUSY,
-        )
+        .flags(HANDSHAKE)
         .acl(acl::CONNECTION)
         .doc("connection", "1.0.0", "Authenticates the connection."),
     CommandSpec::conn("client", -2, container_help)
@@ -120,9 +96,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(flag::LOADING | flag::STALE | flag::FAST)
         .tips(&["nondeterministic_output"])
         .doc("server", "2.6.0", "Returns the server time."),
-    CommandSpec::conn("debug", -2, debug)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
-        .doc("server", "1.0.0", "A container for debugging commands."),
+    CommandSpec::conn("debug", -2, debug).flags(ADMIN).doc(
+        "server",
+        "1.0.0",
+        "A container for debugging commands.",
+    ),
     CommandSpec::conn("shutdown", -1, shutdown)
         .flags(
             flag::ADMIN
@@ -167,7 +145,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(acl::CONNECTION)
         .doc("connection", "2.6.9", "Returns the name of the connection."),
     CommandSpec::conn("client|list", -2, client_list)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .acl(acl::CONNECTION)
         .tips(&["nondeterministic_output"])
         .doc("connection", "2.4.0", "Lists open connections."),
@@ -181,7 +159,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             "Returns information about the connection.",
         ),
     CommandSpec::conn("client|kill", -3, client_kill)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .acl(acl::CONNECTION)
         .doc("connection", "2.4.0", "Terminates open connections."),
     CommandSpec::conn("client|setinfo", 4, client_setinfo)
@@ -193,7 +171,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             "Sets information specific to the client or connection.",
         ),
     CommandSpec::conn("client|no-evict", 3, client_no_evict)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .acl(acl::CONNECTION)
         .doc(
             "connection",
@@ -220,14 +198,14 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::conn("config|get", -3, config_get)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .doc(
             "server",
             "2.0.0",
             "Returns the effective values of configuration parameters.",
         ),
     CommandSpec::conn("config|set", -4, config_set)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"])
         .doc(
             "server",
@@ -235,10 +213,10 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
             "Sets configuration parameters in-flight.",
         ),
     CommandSpec::conn("config|resetstat", 2, config_resetstat)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .doc("server", "2.0.0", "Resets the server's statistics."),
     CommandSpec::conn("config|rewrite", 2, config_rewrite)
-        .flags(flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE)
+        .flags(ADMIN)
         .doc(
             "server",
             "2.8.0",

@@ -116,8 +116,8 @@ impl KeyGroups {
         self.keys().filter(move |k| k.shard as usize == s)
     }
 
-    /// Lock sets of every shard: each key once, exclusive unless every use of
-    /// it is read-only.
+    /// Lock sets of every shard: shared for a key use that only reads,
+    /// exclusive otherwise.
     pub fn lock_parts(&self, db: u8, argv: &[Bytes]) -> Vec<(usize, LockSet)> {
         let mut parts: Vec<(usize, Vec<(LockKey, bool)>)> = Vec::new();
         for k in self.keys() {
@@ -126,7 +126,7 @@ impl KeyGroups {
                 k.shard as usize,
                 db,
                 &argv[k.pos as usize],
-                !read_only(k.flags),
+                !ks::read_only(k.flags),
             );
         }
         parts
@@ -136,7 +136,8 @@ impl KeyGroups {
     }
 }
 
-/// Adds `key` to shard `s`'s lock set (once; exclusive if any use writes).
+/// Adds `key` to shard `s`'s lock set. A key named twice is simply listed
+/// twice: the lock table counts each entry and releases each.
 fn add_lock(
     parts: &mut Vec<(usize, Vec<(LockKey, bool)>)>,
     s: usize,
@@ -151,22 +152,13 @@ fn add_lock(
             parts.len() - 1
         }
     };
-    let set = &mut parts[i].1;
-    match set.iter_mut().find(|(l, _)| l.db == db && l.key == *key) {
-        Some((_, x)) => *x |= excl,
-        None => set.push((
-            LockKey {
-                db,
-                key: key.clone(),
-            },
-            excl,
-        )),
-    }
-}
-
-/// Whether a key use only reads (a shared lock suffices).
-fn read_only(flags: u16) -> bool {
-    flags & (ks::RW | ks::OW | ks::RM) == 0
+    parts[i].1.push((
+        LockKey {
+            db,
+            key: key.clone(),
+        },
+        excl,
+    ));
 }
 
 /// Whether a split command's arguments divide into whole per-key windows
@@ -363,7 +355,7 @@ fn combine_merge(r: &mut Reply, parts: Vec<(Vec<u32>, Bytes)>) {
 
 /// How a gathered key is copied to the scratch store and written back.
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Copy {
+enum Fetch {
     /// Only read: copied, never written back.
     Read,
     /// Only overwritten (`OW`): a stand-in that keeps its existence and TTL is
@@ -379,7 +371,7 @@ struct Gathered {
     shard: usize,
     db: u8,
     key: Bytes,
-    copy: Copy,
+    fetch: Fetch,
     original: Option<Entry>,
 }
 
@@ -404,21 +396,21 @@ fn gathered_keys(
 ) -> Vec<Gathered> {
     let mut keys: Vec<Gathered> = Vec::new();
     let mut add = |shard: usize, db: u8, key: &Bytes, flags: u16| {
-        let copy = if read_only(flags) {
-            Copy::Read
+        let fetch = if ks::read_only(flags) {
+            Fetch::Read
         } else if flags & (ks::RW | ks::RM) == 0 {
-            Copy::Stub
+            Fetch::Stub
         } else {
-            Copy::Full
+            Fetch::Full
         };
         match keys.iter_mut().find(|g| g.db == db && g.key == *key) {
-            Some(g) if g.copy != copy => g.copy = Copy::Full,
+            Some(g) if g.fetch != fetch => g.fetch = Fetch::Full,
             Some(_) => {}
             None => keys.push(Gathered {
                 shard,
                 db,
                 key: key.clone(),
-                copy,
+                fetch,
                 original: None,
             }),
         }
@@ -427,7 +419,7 @@ fn gathered_keys(
         let key = &argv[k.pos as usize];
         add(k.shard as usize, db, key, k.flags);
         if let Some(x) = extra_db
-            && !read_only(k.flags)
+            && !ks::read_only(k.flags)
         {
             add(k.shard as usize, x, key, k.flags);
         }
@@ -447,7 +439,7 @@ async fn gather(
     let mut keys = gathered_keys(c.db, argv, groups, extra_db);
     let mut parts = Vec::new();
     for g in &keys {
-        add_lock(&mut parts, g.shard, g.db, &g.key, g.copy != Copy::Read);
+        add_lock(&mut parts, g.shard, g.db, &g.key, g.fetch != Fetch::Read);
     }
     let parts = parts
         .into_iter()
@@ -456,10 +448,10 @@ async fn gather(
     let tx = c.tx(parts).await;
     let fetched = tx
         .run_each(|s| {
-            let want: Vec<(u8, Bytes, Copy)> = keys
+            let want: Vec<(u8, Bytes, Fetch)> = keys
                 .iter()
                 .filter(|g| g.shard == s)
-                .map(|g| (g.db, g.key.clone(), g.copy))
+                .map(|g| (g.db, g.key.clone(), g.fetch))
                 .collect();
             move |sh: &Shard| {
                 let now = now_ms();
@@ -467,7 +459,7 @@ async fn gather(
                 want.into_iter()
                     .map(|(db, k, copy)| {
                         let e = st.dbs[db as usize].peek(&k, now).map(|e| match copy {
-                            Copy::Stub => stub(e),
+                            Fetch::Stub => stub(e),
                             _ => e.clone(),
                         });
                         (db, k, e)
@@ -480,7 +472,7 @@ async fn gather(
     for (_, got) in fetched {
         for (db, k, e) in got.unwrap_or_default() {
             if let Some(g) = keys.iter_mut().find(|g| g.db == db && g.key == k) {
-                if g.copy == Copy::Full {
+                if g.fetch == Fetch::Full {
                     g.original = e.clone();
                 }
                 if let Some(e) = e {
@@ -505,10 +497,10 @@ async fn gather(
     let mut writes: Vec<(usize, u8, Bytes, Option<Entry>)> = Vec::new();
     for g in &keys {
         let after = scratch.dbs[g.db as usize].peek(&g.key, now);
-        let changed = match g.copy {
-            Copy::Read => false,
-            Copy::Stub => !after.is_some_and(is_stub),
-            Copy::Full => !same_entry(after, g.original.as_ref()),
+        let changed = match g.fetch {
+            Fetch::Read => false,
+            Fetch::Stub => !after.is_some_and(is_stub),
+            Fetch::Full => !same_entry(after, g.original.as_ref()),
         };
         if changed {
             writes.push((g.shard, g.db, g.key.clone(), after.cloned()));
@@ -657,15 +649,15 @@ mod tests {
         g.push(2, 1, ks::RO | ks::ACCESS);
         g.push(3, 0, ks::RO | ks::ACCESS);
         let keys = gathered_keys(0, &argv, &g, None);
-        let modes: Vec<(&[u8], Copy)> = keys.iter().map(|k| (&k.key[..], k.copy)).collect();
+        let modes: Vec<(&[u8], Fetch)> = keys.iter().map(|k| (&k.key[..], k.fetch)).collect();
         // `d` is both overwritten and read: copied whole.
-        assert_eq!(modes, [(&b"d"[..], Copy::Full), (&b"a"[..], Copy::Read)]);
+        assert_eq!(modes, [(&b"d"[..], Fetch::Full), (&b"a"[..], Fetch::Read)]);
         let mut g = KeyGroups::default();
         g.push(1, 0, ks::OW | ks::UPDATE);
         g.push(2, 1, ks::RO | ks::ACCESS);
         // COPY ... DB 3: the overwritten key is also looked at in db 3.
         let with_db = gathered_keys(0, &argv, &g, Some(3));
         assert_eq!(with_db.len(), 3);
-        assert!(with_db.iter().any(|k| k.db == 3 && k.copy == Copy::Stub));
+        assert!(with_db.iter().any(|k| k.db == 3 && k.fetch == Fetch::Stub));
     }
 }

@@ -71,8 +71,6 @@ impl ShardCmd for CommandSpec {
     }
 
     fn keys(&self, argv: &[Bytes], f: &mut dyn FnMut(&Bytes, bool)) {
-        self.for_each_key(argv, |i, flags| {
-            f(&argv[i], flags & (ks::RW | ks::OW | ks::RM) != 0)
-        });
+        self.for_each_key(argv, |i, flags| f(&argv[i], !ks::read_only(flags)));
     }
 }

@@ -177,6 +177,11 @@ pub mod ks {
 
     use super::{Begin, Find, KeySpec};
 
+    /// Whether a key use only reads it (a shared lock suffices).
+    pub const fn read_only(flags: u16) -> bool {
+        flags & (RW | OW | RM) == 0
+    }
+
     /// The key at `pos`.
     pub const fn key(pos: u8, flags: u16) -> KeySpec {
         range(pos, 0, 1, flags)
@@ -274,11 +279,6 @@ impl KeySpec {
     pub const fn notes(mut self, notes: &'static str) -> KeySpec {
         self.notes = Some(notes);
         self
-    }
-
-    /// Whether the command only reads these keys (a shared lock suffices).
-    pub fn read_only(&self) -> bool {
-        self.flags & (ks::RW | ks::OW | ks::RM) == 0
     }
 
     /// Calls `f(pos, flags)` for the keys this spec finds in `argv`. Returns
