@@ -165,7 +165,7 @@ fn where_arg(a: &[u8]) -> Result<bool, CmdError> {
 /// Like Redis 7.0 (which casts to a signed 64-bit), a value too large for that
 /// reads as negative.
 fn parse_timeout(a: &[u8]) -> Result<u64, CmdError> {
-    let secs = super::args::parse_f64(a).ok_or(CmdError::Static(
+    let secs = crate::num::parse_f64(a).ok_or(CmdError::Static(
         "ERR timeout is not a float or out of range",
     ))?;
     let ms = (secs * 1000.0).ceil();
@@ -448,17 +448,42 @@ fn attempt_local(
     Ok(Some(Served { key, popped }))
 }
 
-/// One attempt wherever the keys live.
-async fn attempt(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: Reg) -> Outcome {
-    let mut all: Vec<Bytes> = keys.to_vec();
-    if let Op::Move { dest, .. } = op {
-        all.push(dest.clone());
+/// The keys an attempt locks (the sources, then LMOVE's destination), each
+/// hashed once per command however many attempts it takes.
+struct Targets {
+    all: Vec<Bytes>,
+    groups: KeyGroups,
+}
+
+impl Targets {
+    fn of(c: &Client, keys: &[Bytes], op: &Op) -> Targets {
+        let mut all: Vec<Bytes> = keys.to_vec();
+        if let Op::Move { dest, .. } = op {
+            all.push(dest.clone());
+        }
+        let groups = KeyGroups::of_positions(&c.shard, &all, 0..all.len(), RW);
+        Targets { all, groups }
     }
+
+    /// The shard of the key at `pos` in `all`.
+    fn owner(&self, pos: usize) -> usize {
+        self.groups.owner_at(pos).unwrap_or(0)
+    }
+}
+
+/// One attempt wherever the keys live.
+async fn attempt(
+    c: &Client,
+    (keys, op): (&[Bytes], &Op),
+    t: &Targets,
+    woken: bool,
+    reg: Reg,
+) -> Outcome {
     let db = c.db;
-    let first = c.shard.owner(&all[0]);
-    if all.iter().all(|k| c.shard.owner(k) == first) {
+    if let Some(first) = t.groups.single_owner() {
         let set = LockSet::Keys(
-            all.iter()
+            t.all
+                .iter()
                 .map(|k| (LockKey { db, key: k.clone() }, true))
                 .collect(),
         );
@@ -481,22 +506,24 @@ async fn attempt(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: Reg) -> 
         };
         return out.unwrap_or(Ok(None));
     }
-    attempt_across(c, keys, op, woken, reg).await
+    attempt_across(c, (keys, op), t, woken, reg).await
 }
 
 /// The attempt as a transaction over several shards: lock, probe, pop, push,
 /// then (un)register while releasing.
-async fn attempt_across(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: Reg) -> Outcome {
-    let mut argv: Vec<Bytes> = keys.to_vec();
+async fn attempt_across(
+    c: &Client,
+    (keys, op): (&[Bytes], &Op),
+    t: &Targets,
+    woken: bool,
+    reg: Reg,
+) -> Outcome {
+    let (argv, groups) = (&t.all, &t.groups);
     let dest = match op {
-        Op::Move { dest, .. } => {
-            argv.push(dest.clone());
-            Some(dest.clone())
-        }
+        Op::Move { dest, .. } => Some(dest.clone()),
         _ => None,
     };
-    let groups = KeyGroups::of_positions(&c.shard, &argv, 0..argv.len(), RW);
-    let tx = c.tx(groups.lock_parts(c.db, &argv)).await;
+    let tx = c.tx(groups.lock_parts(c.db, argv)).await;
     let db = c.db as usize;
     let nkeys = keys.len();
     let zset = op.is_zset();
@@ -560,7 +587,7 @@ async fn attempt_across(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: R
     let key = keys[i].clone();
     let (k, o) = (key.clone(), op.clone());
     let popped = tx
-        .run(c.shard.owner(&key), move |sh: &Shard| {
+        .run(t.owner(i), move |sh: &Shard| {
             pop(&mut sh.store.borrow_mut().dbs[db], &k, now_ms(), &o)
         })
         .await
@@ -568,7 +595,7 @@ async fn attempt_across(c: &Client, keys: &[Bytes], op: &Op, woken: bool, reg: R
     let popped = match (dest, op) {
         (Some(dest), Op::Move { to_left, .. }) => {
             let to_left = *to_left;
-            tx.run(c.shard.owner(&dest), move |sh: &Shard| {
+            tx.run(t.owner(nkeys), move |sh: &Shard| {
                 push_dest(
                     &mut sh.store.borrow_mut().dbs[db],
                     &dest,
@@ -705,7 +732,8 @@ async fn run(c: &mut Client, argv: &[Bytes]) -> CmdResult {
         Some(t) if c.exec_tx.is_none() => t,
         _ => {
             // Not allowed to block (MULTI) or not a blocking command: one try.
-            let out = attempt(c, &req.keys, &req.op, false, Reg::default()).await?;
+            let t = Targets::of(c, &req.keys, &req.op);
+            let out = attempt(c, (&req.keys, &req.op), &t, false, Reg::default()).await?;
             write_served(&mut c.reply(), &req.op, out);
             return Ok(());
         }
@@ -734,7 +762,8 @@ async fn wait_and_serve(
         register: Some((home, id)),
         unregister: None,
     };
-    if let Some(s) = attempt(c, &req.keys, &req.op, false, first).await? {
+    let t = Targets::of(c, &req.keys, &req.op);
+    if let Some(s) = attempt(c, (&req.keys, &req.op), &t, false, first).await? {
         write_served(&mut c.reply(), &req.op, Some(s));
         return Ok(());
     }
@@ -745,7 +774,7 @@ async fn wait_and_serve(
     };
     loop {
         match next_event(c, slot, deadline).await {
-            Event::Woken => match attempt(c, &req.keys, &req.op, true, retry).await {
+            Event::Woken => match attempt(c, (&req.keys, &req.op), &t, true, retry).await {
                 Ok(Some(s)) => {
                     write_served(&mut c.reply(), &req.op, Some(s));
                     return Ok(());

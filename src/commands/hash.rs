@@ -4,14 +4,12 @@
 //! and their order (argument errors before WRONGTYPE where Redis parses first) are
 //! Redis 7.0's; the encodings (`listpack`/`hashtable`) live in `store::hash`.
 
-use std::cell::Cell;
-
 use super::args::eq_ic;
-use super::string::add_long_double;
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::dispatch::arity_error;
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, acl, flag};
+use crate::num::{LongDoubleError, add_long_double, parse_cursor, rand};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Stats;
 use crate::store::hash::Hash;
@@ -116,33 +114,7 @@ fn read_hash<'a>(
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'a Hash>, CmdError> {
-    let e = db.get(key, now);
-    Stats::add(
-        if e.is_some() {
-            &stats.hits
-        } else {
-            &stats.misses
-        },
-        1,
-    );
-    match e {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
-}
-
-/// The existing hash at `key` for writing (`None` when missing).
-fn hash_mut<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut Hash>, CmdError> {
-    match db.get(key, now) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
+    super::lookup_read(db, key, now, stats)
 }
 
 /// The hash at `key` for writing, created empty when missing (the caller makes
@@ -211,27 +183,7 @@ fn hsetnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
 }
 
 fn hdel(ex: &mut Exec, a: &mut Args) -> CmdResult {
-    let key = a.next()?;
-    let now = ex.now;
-    let db = &mut ex.store.dbs[ex.db];
-    let Some(h) = hash_mut(db, key, now)? else {
-        ex.reply.int(0);
-        return Ok(());
-    };
-    let mut deleted = 0;
-    for f in a.rest() {
-        if h.remove(f) {
-            deleted += 1;
-            if h.is_empty() {
-                break;
-            }
-        }
-    }
-    if h.is_empty() {
-        db.remove(key);
-    }
-    ex.reply.int(deleted);
-    Ok(())
+    super::remove_members::<Hash>(ex, a)
 }
 
 // ---- reading ----
@@ -369,8 +321,10 @@ fn hincrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
     // increment's own.
     match add_long_double(None, incr) {
         Ok(_) => {}
-        Err(CmdError::NotFloat) => return Err(CmdError::NotFloat),
-        Err(_) => return Err(CmdError::Static("ERR value is NaN or Infinity")),
+        Err(LongDoubleError::NotFloat) => return Err(CmdError::NotFloat),
+        Err(LongDoubleError::NanOrInfinity) => {
+            return Err(CmdError::Static("ERR value is NaN or Infinity"));
+        }
     }
     let now = ex.now;
     let h = hash_or_create(&mut ex.store.dbs[ex.db], key, now)?;
@@ -380,8 +334,10 @@ fn hincrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
         return Err(not_float);
     }
     let new = add_long_double(cur, incr).map_err(|e| match e {
-        CmdError::NotFloat => not_float,
-        e => e,
+        LongDoubleError::NotFloat => not_float,
+        LongDoubleError::NanOrInfinity => {
+            CmdError::Static("ERR increment would produce NaN or Infinity")
+        }
     })?;
     h.set(field, &new);
     ex.reply.bulk(&new);
@@ -389,26 +345,6 @@ fn hincrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
 }
 
 // ---- HRANDFIELD ----
-
-thread_local! {
-    /// This thread's xorshift state for HRANDFIELD, randomly seeded.
-    static RNG: Cell<u64> = Cell::new({
-        use std::hash::BuildHasher;
-        std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64) | 1
-    });
-}
-
-/// A fast xorshift (sampling only, nothing security-related).
-fn rand() -> u64 {
-    RNG.with(|c| {
-        let mut x = c.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        c.set(x);
-        x
-    })
-}
 
 fn hrandfield(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let key = a.next()?;
@@ -496,32 +432,6 @@ impl Shape {
 
 // ---- HSCAN ----
 
-/// A SCAN cursor as Redis's `parseScanCursorOrReply` reads it (`strtoul`, base
-/// 10): no leading space, an optional sign (`-1` wraps around), nothing after the
-/// digits, no overflow; the text stops at a NUL byte as a C string does.
-fn parse_cursor(s: &[u8]) -> Option<u64> {
-    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
-    let Some(&first) = s.first() else {
-        return Some(0);
-    };
-    if matches!(first, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-        return None;
-    }
-    let (neg, digits) = match first {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut n = 0u64;
-    for &d in digits {
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if neg { n.wrapping_neg() } else { n })
-}
-
 fn hscan(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let key = a.next()?;
     let cursor = parse_cursor(a.next()?).ok_or(CmdError::Static("ERR invalid cursor"))?;
@@ -569,24 +479,7 @@ fn hscan(ex: &mut Exec, a: &mut Args) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::super::tests::run;
-    use super::*;
     use crate::store::Store;
-
-    #[test]
-    fn cursor_parsing_is_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"+7"), Some(7));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"-0"), Some(0));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b" 1"), None);
-        assert_eq!(parse_cursor(b"1 "), None);
-        assert_eq!(parse_cursor(b"+"), None);
-        assert_eq!(parse_cursor(b"0x1"), None);
-        assert_eq!(parse_cursor(b"5\0junk"), Some(5));
-    }
 
     #[test]
     fn set_get_delete() {

@@ -9,6 +9,7 @@ use crate::dispatch::Client;
 use crate::dispatch::coord::{on_all_shards, with_all_locked};
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
+use crate::num::parse_cursor;
 use crate::protocol::parse_i64;
 use crate::shard::locks::LockSet;
 use crate::store::{Db, Entry, NUM_DBS, now_ms};
@@ -620,10 +621,7 @@ fn keys<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResul
 /// every shard in turn with Redis's guarantee.
 fn scan<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
-        let cursor: u64 = std::str::from_utf8(&argv[1])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(CmdError::Static("ERR invalid cursor"))?;
+        let cursor = parse_cursor(&argv[1]).ok_or(CmdError::Static("ERR invalid cursor"))?;
         let mut a = Args::new(&argv[2..]);
         let mut pattern: Option<Bytes> = None;
         let mut count = 10usize;
@@ -703,7 +701,7 @@ fn randomkey<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
     Box::pin(async move {
         let db = c.db as usize;
         let n = c.shard.nshards;
-        let start = (c.shard.rand() % n as u64) as usize;
+        let start = (crate::num::rand() % n as u64) as usize;
         for i in 0..n {
             let s = (start + i) % n;
             let k = c
@@ -716,7 +714,7 @@ fn randomkey<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
                     for _ in 0..16 {
                         let pick = d
                             .dict
-                            .random(&mut || sh.rand())
+                            .random(&mut crate::num::rand)
                             .map(|(_, k, e)| (Bytes::copy_from_slice(k), e.is_expired(now)));
                         match pick {
                             None => return None,

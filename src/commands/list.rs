@@ -131,13 +131,7 @@ pub fn get_list<'a>(
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'a mut List>, CmdError> {
-    match db.get(key, now) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::List(l) => Ok(Some(l)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
+    super::lookup_mut(db, key, now)
 }
 
 /// Redis's `getPositiveLongFromObjectOrReply`: a non-negative integer, `err` otherwise.

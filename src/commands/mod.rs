@@ -20,6 +20,12 @@ pub mod zset;
 
 pub use crate::dispatch::{Args, CmdError, CmdResult, CommandSpec, Exec, args, table};
 
+use crate::shard::Stats;
+use crate::store::hash::Hash;
+use crate::store::set::Set;
+use crate::store::zset::ZSet;
+use crate::store::{Db, Typed};
+
 /// Every family's commands; the table is built from this list.
 pub const FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
@@ -38,6 +44,99 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
 /// Hands every family's commands to the dispatch table (idempotent).
 pub fn install() {
     crate::dispatch::table::install(FAMILIES);
+}
+
+/// The `T` at `key` for writing: `None` when missing, WRONGTYPE for another type.
+#[inline]
+pub fn lookup_mut<'a, T: Typed>(
+    db: &'a mut Db,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a mut T>, CmdError> {
+    match db.get(key, now) {
+        None => Ok(None),
+        Some(e) => T::of_mut(&mut e.value).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// The `T` at `key` for reading; counts a keyspace hit or miss as Redis's
+/// `lookupKeyRead` does, whatever the type.
+#[inline]
+pub fn lookup_read<'a, T: Typed>(
+    db: &'a mut Db,
+    key: &[u8],
+    now: u64,
+    stats: &Stats,
+) -> Result<Option<&'a T>, CmdError> {
+    let e = db.get(key, now);
+    Stats::add(
+        if e.is_some() {
+            &stats.hits
+        } else {
+            &stats.misses
+        },
+        1,
+    );
+    match e {
+        None => Ok(None),
+        Some(e) => T::of(&e.value).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// A collection whose members HDEL, SREM and ZREM remove one by one.
+pub trait Members: Typed {
+    fn remove_member(&mut self, m: &[u8]) -> bool;
+    fn is_empty(&self) -> bool;
+}
+
+impl Members for Hash {
+    fn remove_member(&mut self, m: &[u8]) -> bool {
+        self.remove(m)
+    }
+    fn is_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl Members for Set {
+    fn remove_member(&mut self, m: &[u8]) -> bool {
+        self.remove(m)
+    }
+    fn is_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl Members for ZSet {
+    fn remove_member(&mut self, m: &[u8]) -> bool {
+        self.remove(m).is_some()
+    }
+    fn is_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// HDEL / SREM / ZREM `key member...`: replies how many members were there, and
+/// deletes the key once it is empty (Redis keeps no empty collection).
+pub fn remove_members<C: Members>(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    let db = &mut ex.store.dbs[ex.db];
+    let Some(c) = lookup_mut::<C>(db, key, ex.now)? else {
+        ex.reply.int(0);
+        return Ok(());
+    };
+    let mut removed = 0;
+    for m in a.rest() {
+        if c.is_empty() {
+            break;
+        }
+        removed += i64::from(c.remove_member(m));
+    }
+    if c.is_empty() {
+        db.remove(key);
+    }
+    ex.reply.int(removed);
+    Ok(())
 }
 
 /// Redis's index range clamping (LRANGE, LTRIM, ZRANGE by rank...): negative

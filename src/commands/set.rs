@@ -5,8 +5,6 @@
 //! runs the same handler. SMOVE moves one member with its own two-shard
 //! coordinator, so no client sees a partial result either way.
 
-use std::cell::Cell;
-
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
@@ -15,6 +13,7 @@ use crate::dispatch::Client;
 use crate::dispatch::coord::KeyGroups;
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
+use crate::num::{parse_cursor, rand};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Shard;
 use crate::store::set::{Member, Set};
@@ -256,38 +255,13 @@ fn reply_members_as_set(r: &mut Reply, ms: &[Vec<u8>]) {
     }
 }
 
-thread_local! {
-    /// This thread's sampling generator (SPOP, SRANDMEMBER): xorshift seeded from
-    /// the clock and the thread, not for anything security-related.
-    static RNG: Cell<u64> = Cell::new(
-        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), now_ms()) | 1
-    );
-}
-
-fn rand() -> u64 {
-    RNG.with(|c| {
-        let mut x = c.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        c.set(x);
-        x
-    })
-}
-
 // ---------------------------------------------------------------------------
 // Store access
 // ---------------------------------------------------------------------------
 
 /// The set at `key`, or `None`; WRONGTYPE for other types.
 fn get_set<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut Set>, CmdError> {
-    match db.get(key, now) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Set(s) => Ok(Some(s)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
+    super::lookup_mut(db, key, now)
 }
 
 /// The set at `key`, created empty when missing; WRONGTYPE for other types.
@@ -346,26 +320,7 @@ fn sadd(ex: &mut Exec, a: &mut Args) -> CmdResult {
 }
 
 fn srem(ex: &mut Exec, a: &mut Args) -> CmdResult {
-    let key = a.next()?;
-    let db = &mut ex.store.dbs[ex.db];
-    let Some(s) = get_set(db, key, ex.now)? else {
-        ex.reply.int(0);
-        return Ok(());
-    };
-    let mut removed = 0;
-    for m in a.rest() {
-        if s.remove(m) {
-            removed += 1;
-            if s.is_empty() {
-                break;
-            }
-        }
-    }
-    if s.is_empty() {
-        db.remove(key);
-    }
-    ex.reply.int(removed);
-    Ok(())
+    super::remove_members::<Set>(ex, a)
 }
 
 fn scard(ex: &mut Exec, a: &mut Args) -> CmdResult {
@@ -496,25 +451,6 @@ fn srandmember(ex: &mut Exec, a: &mut Args) -> CmdResult {
         }
     }
     Ok(())
-}
-
-/// Parses SSCAN's cursor as Redis's `strtoul` check does: optional sign (a
-/// negative value wraps), decimal digits, nothing else; the empty string is 0.
-fn parse_cursor(s: &[u8]) -> Option<u64> {
-    let (neg, digits) = match s {
-        [] => return Some(0),
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 fn sscan(ex: &mut Exec, a: &mut Args) -> CmdResult {
@@ -668,7 +604,7 @@ fn smove_across<'a>(
 ) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         let (src, dst, member) = (argv[1].clone(), argv[2].clone(), argv[3].clone());
-        let s_src = c.owner(&src);
+        let s_src = groups.owner_at(1).unwrap_or(c.shard.id);
         let db = c.db as usize;
         let tx = c.tx(groups.lock_parts(c.db, argv)).await;
         let looked = tx
@@ -899,9 +835,5 @@ mod tests {
             run(&mut st, &["sscan", "nope", "0", "COUNT", "0"]),
             "*2\r\n$1\r\n0\r\n*0\r\n"
         );
-        assert_eq!(super::parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(super::parse_cursor(b""), Some(0));
-        assert_eq!(super::parse_cursor(b"+"), None);
-        assert_eq!(super::parse_cursor(b"18446744073709551616"), None);
     }
 }

@@ -14,6 +14,7 @@ use crate::dispatch::Client;
 use crate::dispatch::coord::{KeyGroups, store_and_release};
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
+use crate::num::parse_double_erange;
 use crate::shard::Shard;
 use crate::store::list::List;
 use crate::store::{Db, Value, now_ms};
@@ -173,31 +174,6 @@ fn lookup(db: &Db, now: u64, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// `strtod` as Redis uses it for sort weights: leading spaces, hex and `inf`
-/// accepted, trailing garbage and NaN refused.
-fn strtod(s: &[u8]) -> Option<f64> {
-    if s.is_empty() || s.contains(&0) {
-        return None;
-    }
-    let mut z = Vec::with_capacity(s.len() + 1);
-    z.extend_from_slice(s);
-    z.push(0);
-    let mut end: *mut libc::c_char = std::ptr::null_mut();
-    // SAFETY: `z` is a NUL-terminated buffer that outlives the call; strtod only
-    // reads it and stores into `end` a pointer into it. errno is thread-local and
-    // `__errno_location` always returns this thread's valid slot.
-    let (v, erange) = unsafe {
-        *libc::__errno_location() = 0;
-        let v = libc::strtod(z.as_ptr().cast(), &mut end);
-        (v, *libc::__errno_location() == libc::ERANGE)
-    };
-    let consumed = (end as usize).wrapping_sub(z.as_ptr() as usize);
-    if consumed != s.len() || v.is_nan() || erange {
-        return None;
-    }
-    Some(v)
-}
-
 /// The elements of a sortable value, in its own order.
 fn elements(v: &Value) -> Result<Vec<Vec<u8>>, CmdError> {
     let mut out = Vec::new();
@@ -256,7 +232,7 @@ fn sort_values(
             } else {
                 let src = if by.is_some() { w } else { Some(e.clone()) };
                 match src {
-                    Some(s) => W::Num(strtod(&s).ok_or(CmdError::Static(
+                    Some(s) => W::Num(parse_double_erange(&s).ok_or(CmdError::Static(
                         "ERR One or more scores can't be converted into double",
                     ))?),
                     None => W::Num(0.0),
@@ -373,7 +349,7 @@ fn sort_across<'a>(
 ) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         let key = argv[1].clone();
-        let key_shard = c.owner(&key);
+        let key_shard = groups.owner_at(1).unwrap_or(c.shard.id);
         let o = parse(&argv[2..], false, (key_shard, c.shard.nshards))?;
         let Some(dest) = o.store.clone() else {
             return Err(CmdError::Static("ERR internal routing error"));
@@ -397,7 +373,10 @@ fn sort_across<'a>(
             }
         };
         let n = vals.len() as i64;
-        store_and_release(c, tx, &dest, stored(vals)).await;
+        let dest_shard = store_pos(argv)
+            .and_then(|p| groups.owner_at(p))
+            .unwrap_or(c.shard.id);
+        store_and_release(c, tx, (&dest, dest_shard), stored(vals)).await;
         c.reply().int(n);
         Ok(())
     })
@@ -419,18 +398,6 @@ mod tests {
             None
         );
         assert_eq!(store_pos(&argv(&["sort", "k", "store"])), None);
-    }
-
-    #[test]
-    fn weights() {
-        assert_eq!(strtod(b"1.5"), Some(1.5));
-        assert_eq!(strtod(b" 2"), Some(2.0));
-        assert_eq!(strtod(b"0x10"), Some(16.0));
-        assert_eq!(strtod(b"inf"), Some(f64::INFINITY));
-        assert_eq!(strtod(b"1e999"), None);
-        assert_eq!(strtod(b"nan"), None);
-        assert_eq!(strtod(b"1x"), None);
-        assert_eq!(strtod(b""), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::bits;
 use super::{Args, CmdError, CmdResult, Exec};
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
+use crate::num::{LongDoubleError, add_long_double};
 use crate::protocol::parse_i64;
 use crate::store::{Db, Entry, Value};
 
@@ -649,51 +650,6 @@ fn decrby(ex: &mut Exec, a: &mut Args) -> CmdResult {
     incr_generic(ex, key, -by)
 }
 
-unsafe extern "C" {
-    fn corekv_incrbyfloat(
-        cur: *const u8,
-        cur_len: usize,
-        has_cur: i32,
-        incr: *const u8,
-        incr_len: usize,
-        out: *mut u8,
-        out_cap: usize,
-        out_len: *mut usize,
-    ) -> i32;
-}
-
-/// `current + incr` in C `long double`, printed as Redis does.
-pub(crate) fn add_long_double(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, CmdError> {
-    let mut out = vec![0u8; 5 * 1024 + 64];
-    let mut len = 0usize;
-    let (cp, cl) = cur.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
-    // SAFETY: every pointer comes with its length; the C side reads at most
-    // `cur_len`/`incr_len` bytes (copying them into its own buffer, refusing longer
-    // input) and writes at most `out_cap` bytes into `out`, which we own.
-    let rc = unsafe {
-        corekv_incrbyfloat(
-            cp,
-            cl,
-            cur.is_some() as i32,
-            incr.as_ptr(),
-            incr.len(),
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    match rc {
-        1 => {
-            out.truncate(len.min(out.len()));
-            Ok(out)
-        }
-        -1 | -2 => Err(CmdError::NotFloat),
-        _ => Err(CmdError::Static(
-            "ERR increment would produce NaN or Infinity",
-        )),
-    }
-}
-
 fn incrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let key = a.next()?;
     let incr = a.next()?;
@@ -703,7 +659,12 @@ fn incrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let now = ex.now;
     let db = ex.db();
     let cur = read_str(db, key, now)?.map(|s| s.to_vec());
-    let new = add_long_double(cur.as_deref(), incr)?;
+    let new = add_long_double(cur.as_deref(), incr).map_err(|e| match e {
+        LongDoubleError::NotFloat => CmdError::NotFloat,
+        LongDoubleError::NanOrInfinity => {
+            CmdError::Static("ERR increment would produce NaN or Infinity")
+        }
+    })?;
     match db.get(key, now) {
         Some(e) => {
             *str_mut(e) = new.clone();

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
+pub use crate::num::parse_f64;
 use crate::protocol::parse_i64;
 
 /// Every error a command can answer with; `message()` is Redis's text.
@@ -56,28 +57,6 @@ pub type CmdResult = Result<(), CmdError>;
 #[inline]
 pub fn eq_ic(arg: &[u8], kw: &str) -> bool {
     arg.eq_ignore_ascii_case(kw.as_bytes())
-}
-
-/// Parses a float argument as Redis's `getLongDoubleFromObject`/`strtold`: no spaces,
-/// no trailing garbage, NaN refused; `inf`/`-inf` accepted.
-pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
-        return None;
-    }
-    let t = std::str::from_utf8(s).ok()?;
-    let lower = t.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => {
-            // Rust accepts "nan", "inf" spellings handled above; reject other words.
-            if lower.contains("nan") || lower.contains("inf") {
-                return None;
-            }
-            t.parse::<f64>().ok()?
-        }
-    };
-    if v.is_nan() { None } else { Some(v) }
 }
 
 /// A cursor over a command's arguments (after the command name).

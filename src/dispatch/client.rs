@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::args::CmdError;
 use crate::protocol::{Proto, Reply};
@@ -22,7 +22,7 @@ pub struct Client {
     /// Close after the pending replies are written (QUIT, a protocol error).
     pub quit: bool,
     /// Commands queued since MULTI (None outside a transaction).
-    pub multi: Option<Vec<Vec<Bytes>>>,
+    pub multi: Option<Vec<super::route::Queued>>,
     /// A command was refused while queueing: EXEC must abort.
     pub multi_dirty: bool,
     /// The transaction id EXEC holds while it runs the queued commands.

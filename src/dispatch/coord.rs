@@ -99,6 +99,13 @@ impl KeyGroups {
         }
     }
 
+    /// The owner of the key at argument position `pos` (hashed by routing).
+    pub fn owner_at(&self, pos: usize) -> Option<usize> {
+        self.keys()
+            .find(|k| k.pos as usize == pos)
+            .map(|k| k.shard as usize)
+    }
+
     pub fn is_split(&self) -> bool {
         self.split
     }
@@ -540,8 +547,13 @@ fn same_entry(a: Option<&Entry>, b: Option<&Entry>) -> bool {
 
 /// Stores `value` at `dest` (deleting it for `None`, dropping any TTL, as Redis's
 /// *STORE commands do) and releases the transaction in the same hop.
-pub async fn store_and_release(c: &Client, tx: Tx, dest: &Bytes, value: Option<Value>) {
-    let owner = c.shard.owner(dest);
+/// `owner` is `dest`'s shard, as routing found it.
+pub async fn store_and_release(
+    c: &Client,
+    tx: Tx,
+    (dest, owner): (&Bytes, usize),
+    value: Option<Value>,
+) {
     let db = c.db as usize;
     let cell = RefCell::new(value);
     tx.finish_each(|s| {

@@ -24,6 +24,13 @@ enum Route {
     Multi(&'static CommandSpec, KeyGroups),
 }
 
+/// A command queued between MULTI and EXEC, with the route found when it was
+/// queued (so EXEC does not hash its keys again).
+pub struct Queued {
+    route: Route,
+    argv: Vec<Bytes>,
+}
+
 /// Commands of one pipeline read waiting to be sent to their shards.
 #[derive(Default)]
 struct Pending {
@@ -107,14 +114,15 @@ fn controls_transaction(name: &[u8]) -> bool {
 /// Queues a command for EXEC after the checks Redis makes when queueing (unknown
 /// command, arity, auth, not allowed in MULTI); a refused command dooms the EXEC.
 fn queue(c: &mut Client, argv: Vec<Bytes>) {
-    let spec = match route(c, &argv) {
+    let route = match route(c, &argv) {
         Err(e) => {
             c.multi_dirty = true;
             c.error(&e);
             return;
         }
-        Ok(Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) => spec,
+        Ok(r) => r,
     };
+    let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = route;
     if spec.has(flag::NO_MULTI) {
         c.multi_dirty = true;
         c.reply()
@@ -122,7 +130,7 @@ fn queue(c: &mut Client, argv: Vec<Bytes>) {
         return;
     }
     if let Some(q) = c.multi.as_mut() {
-        q.push(argv);
+        q.push(Queued { route, argv });
     }
     c.reply().simple("QUEUED");
 }
@@ -132,18 +140,17 @@ fn queue(c: &mut Client, argv: Vec<Bytes>) {
 /// (Redis's guarantee; locking only the declared keys is a later refinement).
 /// Each command then runs as it would alone, its cross-shard steps reusing the
 /// held locks (`Tx::begin`).
-pub async fn run_exec(c: &mut Client, queued: Vec<Vec<Bytes>>) {
+pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
     let parts = (0..c.shard.nshards)
         .map(|s| (s, crate::shard::locks::LockSet::Global))
         .collect();
     let tx = crate::shard::tx::Tx::lock(&c.shard, parts).await;
     c.exec_tx = Some(tx.id);
     c.reply().array(queued.len());
-    for argv in queued {
+    for Queued { route, argv } in queued {
         Stats::add(&c.shard.stats.commands, 1);
-        match route(c, &argv) {
-            Err(e) => c.error(&e),
-            Ok(Route::Shard(s, spec)) => {
+        match route {
+            Route::Shard(s, spec) => {
                 let (db, proto) = (c.db, c.proto);
                 let out = tx
                     .run(s, move |sh| {
@@ -157,8 +164,8 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Vec<Bytes>>) {
                     None => c.reply().error("ERR shard unavailable"),
                 }
             }
-            Ok(Route::Conn(spec)) => run_conn(c, spec, &argv).await,
-            Ok(Route::Multi(spec, groups)) => {
+            Route::Conn(spec) => run_conn(c, spec, &argv).await,
+            Route::Multi(spec, groups) => {
                 if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
                     c.error(&e);
                 }

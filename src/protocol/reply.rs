@@ -122,7 +122,7 @@ impl<'a> Reply<'a> {
 
     /// A double: `,` in RESP3 (Redis's `%.17g` form), a bulk string in RESP2.
     pub fn double(&mut self, d: f64) {
-        let text = format_double(d);
+        let text = crate::num::format_double(d);
         if self.resp3() {
             self.buf.reserve(text.len() + 3);
             self.buf.put_u8(b',');
@@ -192,121 +192,9 @@ pub fn value_len(buf: &[u8]) -> Option<usize> {
     }
 }
 
-/// Formats a double as Redis does for replies (`%.17g`, with `inf`/`-inf`/`nan`).
-pub fn format_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d.is_nan() {
-        return "nan".into();
-    }
-    format_g(d, 17)
-}
-
-/// C's `%.<prec>g`: shortest of fixed and exponent forms with `prec` significant
-/// digits, trailing zeros removed. Hot for sorted-set replies, so integers take a
-/// fast path and the fixed form reuses the digits of the exponent form (one
-/// exact conversion instead of two).
-pub fn format_g(d: f64, prec: usize) -> String {
-    if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    // An integral value with at most `prec` digits prints as that integer.
-    if prec <= 18 && d.fract() == 0.0 && d.abs() < 10f64.powi(prec as i32) {
-        return itoa::Buffer::new().format(d as i64).to_string();
-    }
-    let e = format!("{:.*e}", prec - 1, d);
-    let (mant, exp) = match e.split_once('e') {
-        Some(p) => p,
-        None => return e,
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= prec as i32 {
-        let mant = trim_zeros(mant);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{}e{}{:02}", mant, sign, exp.abs());
-    }
-    // Fixed notation from the same `prec` rounded digits, as C derives it.
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: Vec<u8> = mant.bytes().filter(|b| b.is_ascii_digit()).collect();
-    let mut out = String::with_capacity(prec + 8);
-    if neg {
-        out.push('-');
-    }
-    if exp >= 0 {
-        let int_len = (exp as usize + 1).min(digits.len());
-        out.extend(digits[..int_len].iter().map(|&b| b as char));
-        if int_len < digits.len() {
-            out.push('.');
-            out.extend(digits[int_len..].iter().map(|&b| b as char));
-        }
-    } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-        out.extend(digits.iter().map(|&b| b as char));
-    }
-    trim_zeros(&out).to_string()
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn g_format_matches_c() {
-        assert_eq!(format_g(1.5, 17), "1.5");
-        assert_eq!(format_g(0.1, 17), "0.10000000000000001");
-        assert_eq!(format_g(1e20, 17), "1e+20");
-        assert_eq!(format_g(123456.0, 17), "123456");
-        assert_eq!(format_g(1e-5, 17), "1.0000000000000001e-05");
-        assert_eq!(format_g(3.0, 17), "3");
-        assert_eq!(format_double(f64::INFINITY), "inf");
-        assert_eq!(format_g(-2.5, 17), "-2.5");
-        assert_eq!(format_g(0.0001, 17), "0.0001");
-        assert_eq!(format_g(-123.0, 17), "-123");
-        assert_eq!(format_g(99999999999999999.0, 17), "1e+17");
-        assert_eq!(format_g(1e16, 17), "10000000000000000");
-    }
-
-    /// The straightforward two-conversion form of `%.17g`, as an oracle.
-    fn format_g_slow(d: f64, prec: usize) -> String {
-        let e = format!("{:.*e}", prec - 1, d);
-        let (mant, exp) = e.split_once('e').unwrap();
-        let exp: i32 = exp.parse().unwrap();
-        if exp < -4 || exp >= prec as i32 {
-            let sign = if exp < 0 { '-' } else { '+' };
-            format!("{}e{}{:02}", trim_zeros(mant), sign, exp.abs())
-        } else {
-            let decimals = (prec as i32 - 1 - exp).max(0) as usize;
-            trim_zeros(&format!("{:.*}", decimals, d)).to_string()
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn fast_g_equals_slow_g(bits in proptest::prelude::any::<u64>(), int in -1_000_000_000i64..1_000_000_000, scale in 0i32..20) {
-            for d in [f64::from_bits(bits), int as f64, int as f64 / 10f64.powi(scale), int as f64 * 10f64.powi(scale)] {
-                if d.is_finite() && d != 0.0 {
-                    proptest::prop_assert_eq!(format_g(d, 17), format_g_slow(d, 17), "{}", d);
-                }
-            }
-        }
-    }
 
     #[test]
     fn resp2_and_resp3_nulls() {

@@ -13,7 +13,7 @@ pub fn active_expire(shard: &Shard) {
     let mut store = shard.store.borrow_mut();
     for (i, db) in store.dbs.iter_mut().enumerate() {
         loop {
-            let (sampled, expired) = db.expire_cycle(now, 20, &mut || shard.rand(), &|k| {
+            let (sampled, expired) = db.expire_cycle(now, 20, &mut crate::num::rand, &|k| {
                 shard.is_locked(i as u8, k)
             });
             Stats::add(&shard.stats.expired, expired as u64);

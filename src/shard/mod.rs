@@ -238,7 +238,6 @@ pub struct Shard {
     waits: RefCell<FxHashMap<u64, Rc<blocking::WaitSlot>>>,
     pub stats: Stats,
     pub started: Instant,
-    rng: RefCell<crate::num::Rng>,
 }
 
 impl Shard {
@@ -289,7 +288,6 @@ impl Shard {
             waits: RefCell::new(FxHashMap::default()),
             stats: Stats::default(),
             started: Instant::now(),
-            rng: RefCell::new(crate::num::Rng::from_clock(id as u64)),
         });
         for rx in req_rx.into_iter().flatten() {
             let s = shard.clone();
@@ -300,11 +298,6 @@ impl Shard {
             glommio::spawn_local(serve_replies(s, rx)).detach();
         }
         shard
-    }
-
-    /// A fast random number for sampling (not for anything security-related).
-    pub fn rand(&self) -> u64 {
-        self.rng.borrow_mut().next()
     }
 
     /// The shard that owns `key`.

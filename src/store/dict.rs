@@ -30,6 +30,7 @@
 //! `DefaultHashBuilder` (foldhash seeded randomly per instance) to resist
 //! hash-flooding; never an unseeded hasher.
 
+use crate::num::below;
 use std::fmt;
 use std::hash::BuildHasher;
 
@@ -482,11 +483,6 @@ impl<V> Dict<V> {
         let key_bytes: usize = self.iter().map(|(k, _)| k.len()).sum();
         assert_eq!(key_bytes, self.key_bytes);
     }
-}
-
-/// Map a random u64 uniformly onto `0..n` (multiply-shift; `n` > 0).
-fn below(r: u64, n: usize) -> usize {
-    ((u128::from(r) * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]

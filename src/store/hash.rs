@@ -18,6 +18,7 @@
 
 use super::dict::Dict;
 use super::pack::{self, Cursor, Pack};
+use crate::num::below;
 
 /// Most fields a listpack-encoded hash holds: `hash-max-listpack-entries`, whose
 /// default is 512 in Redis 7.0 (128 is the default of the sorted-set setting;
@@ -62,12 +63,6 @@ fn pack_find(p: &Pack, field: &[u8]) -> Option<(Cursor, Cursor)> {
     let at = p.find(field, 2)?;
     let (_, value_at) = p.get(at)?;
     Some((at, value_at))
-}
-
-/// Maps a random u64 uniformly onto `0..n` (multiply-shift; `n` > 0).
-#[inline]
-fn below(r: u64, n: usize) -> usize {
-    ((u128::from(r) * n as u128) >> 64) as usize
 }
 
 impl Hash {

@@ -29,6 +29,36 @@ pub enum Value {
     ZSet(zset::ZSet),
 }
 
+/// A collection type that commands look up by key; a key holding another type
+/// answers WRONGTYPE.
+pub trait Typed: Sized {
+    fn of(v: &Value) -> Option<&Self>;
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+}
+
+macro_rules! typed {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl Typed for $t {
+            #[inline]
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            #[inline]
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+typed!(list::List => List, hash::Hash => Hash, set::Set => Set, zset::ZSet => ZSet);
+
 impl Value {
     pub fn as_str(&self) -> Option<&Vec<u8>> {
         match self {

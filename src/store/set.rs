@@ -14,6 +14,7 @@
 
 use super::dict::Dict;
 use super::pack::Pack;
+use crate::num::below;
 use crate::protocol::parse_i64;
 
 /// `set-max-intset-entries`.
@@ -77,12 +78,6 @@ impl Member<'_> {
             Member::Bytes(b) => f(b),
         }
     }
-}
-
-/// A uniform index below `n` (n > 0) from a random u64.
-#[inline]
-fn below(r: u64, n: usize) -> usize {
-    ((r as u128 * n as u128) >> 64) as usize
 }
 
 impl Set {

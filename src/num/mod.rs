@@ -1,8 +1,19 @@
 //! Numbers as Redis reads and writes them, and the one fast RNG.
 
+mod float;
+mod int;
+
+pub use float::{
+    LongDoubleError, add_long_double, format_double, format_g, is_c_space, parse_double,
+    parse_double_erange, parse_f64, strtod,
+};
+pub use int::parse_cursor;
+
+use std::cell::Cell;
+
 /// xorshift64: a fast generator for sampling (random members, eviction and
 /// expiry samples, run ids). Not for anything security-related.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -34,6 +45,36 @@ impl Rng {
         self.0 = x;
         x
     }
+}
+
+thread_local! {
+    /// This thread's sampling generator: each shard runs on its own thread, so
+    /// this is one generator per shard, with no locking.
+    static RNG: Cell<Rng> = Cell::new(Rng::from_clock(thread_salt()));
+}
+
+/// A salt that differs between threads started in the same nanosecond.
+fn thread_salt() -> u64 {
+    let local = 0u8;
+    &local as *const u8 as u64
+}
+
+/// A draw from this thread's generator (sampling only: SPOP, SRANDMEMBER,
+/// HRANDFIELD, ZRANDMEMBER, RANDOMKEY, expiry and eviction samples).
+#[inline]
+pub fn rand() -> u64 {
+    RNG.with(|c| {
+        let mut r = c.get();
+        let x = r.next();
+        c.set(r);
+        x
+    })
+}
+
+/// Maps a random u64 uniformly onto `0..n` (multiply-shift: no division; `n` > 0).
+#[inline]
+pub fn below(r: u64, n: usize) -> usize {
+    ((u128::from(r) * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]

@@ -1,0 +1,304 @@
+//! CLIENT and its subcommands: names, LIST/INFO lines, KILL filters, flags.
+
+use super::*;
+
+pub(super) fn validate_name(n: &[u8]) -> CmdResult {
+    if n.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::Static(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+conn_fn!(client_id, |c, _argv| {
+    let id = c.info.id as i64;
+    c.reply().int(id);
+    Ok(())
+});
+
+conn_fn!(client_setname, |c, argv| {
+    validate_name(&argv[2])?;
+    *c.info.name.borrow_mut() = if argv[2].is_empty() {
+        None
+    } else {
+        Some(argv[2].clone())
+    };
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(client_getname, |c, _argv| {
+    let name = c.info.name.borrow().clone();
+    match name {
+        Some(n) => c.reply().bulk(&n),
+        None => c.reply().null(),
+    }
+    Ok(())
+});
+
+/// One CLIENT LIST line, with Redis's field names and order.
+pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String {
+    let now = std::time::Instant::now();
+    let s = |b: &Option<Bytes>| {
+        b.as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let mut flags = String::new();
+    if ci.no_evict.get() {
+        flags.push('e');
+    }
+    if ci.no_touch.get() {
+        flags.push('T');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}\n",
+        ci.id,
+        ci.addr,
+        ci.laddr,
+        ci.fd,
+        s(&ci.name.borrow()),
+        now.duration_since(ci.created).as_secs(),
+        now.duration_since(ci.last.get()).as_secs(),
+        flags,
+        ci.db.get(),
+        ci.last_cmd.get(),
+        ci.resp.get(),
+        s(&ci.lib_name.borrow()),
+        s(&ci.lib_ver.borrow()),
+        shard,
+    )
+}
+
+conn_fn!(client_list, |c, argv| {
+    let mut a = Args::new(&argv[2..]);
+    let mut ids: Option<Vec<u64>> = None;
+    while !a.is_empty() {
+        if a.eat("TYPE") {
+            let t = a.next()?;
+            if !["normal", "master", "replica", "pubsub"]
+                .iter()
+                .any(|x| eq_ic(t, x))
+            {
+                return Err(CmdError::Msg(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(t)
+                )));
+            }
+            if !eq_ic(t, "normal") {
+                ids = Some(vec![]);
+            }
+        } else if a.eat("ID") {
+            let mut v = Vec::new();
+            while !a.is_empty() {
+                let n = parse_i64(a.next()?)
+                    .filter(|n| *n > 0)
+                    .ok_or(CmdError::Static("ERR Invalid client ID"))?;
+                v.push(n as u64);
+            }
+            ids = Some(v);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let lines = on_all_shards(&c.shard, move |sh: &Shard| {
+        let mut out = String::new();
+        let clients = sh.clients.borrow();
+        let mut list: Vec<_> = clients.values().collect();
+        list.sort_by_key(|ci| ci.id);
+        for ci in list {
+            if ids.as_ref().is_none_or(|v| v.contains(&ci.id)) {
+                out.push_str(&client_line(ci, sh.id));
+            }
+        }
+        out
+    })
+    .await;
+    c.reply().verbatim(lines.concat().as_bytes());
+    Ok(())
+});
+
+conn_fn!(client_info, |c, _argv| {
+    let line = client_line(&c.info, c.shard.id);
+    c.reply().verbatim(line.as_bytes());
+    Ok(())
+});
+
+/// CLIENT KILL filters, applied on every shard.
+#[derive(Clone, Default)]
+pub(super) struct KillFilter {
+    id: Option<u64>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    skip_me: Option<u64>,
+    /// TYPE/USER filters that no client can match (every client is a normal
+    /// client of the default user).
+    none: bool,
+    old_style: bool,
+}
+
+conn_fn!(client_kill, |c, argv| {
+    let mut f = KillFilter {
+        skip_me: Some(c.info.id),
+        ..Default::default()
+    };
+    if argv.len() == 3 {
+        f.addr = Some(String::from_utf8_lossy(&argv[2]).into_owned());
+        f.old_style = true;
+        f.skip_me = None;
+    } else {
+        let mut a = Args::new(&argv[2..]);
+        while !a.is_empty() {
+            let opt = a.next()?.clone();
+            let val = a.next()?.clone();
+            let v = String::from_utf8_lossy(&val).into_owned();
+            if eq_ic(&opt, "ID") {
+                f.id = Some(
+                    parse_i64(&val)
+                        .filter(|n| *n > 0)
+                        .ok_or(CmdError::Static("ERR client-id should be greater than 0"))?
+                        as u64,
+                );
+            } else if eq_ic(&opt, "ADDR") {
+                f.addr = Some(v);
+            } else if eq_ic(&opt, "LADDR") {
+                f.laddr = Some(v);
+            } else if eq_ic(&opt, "SKIPME") {
+                if eq_ic(&val, "yes") {
+                    f.skip_me = Some(c.info.id);
+                } else if eq_ic(&val, "no") {
+                    f.skip_me = None;
+                } else {
+                    return Err(CmdError::Syntax);
+                }
+            } else if eq_ic(&opt, "TYPE") {
+                if !["normal", "master", "slave", "replica", "pubsub"]
+                    .iter()
+                    .any(|t| eq_ic(&val, t))
+                {
+                    return Err(CmdError::Msg(format!("ERR Unknown client type '{v}'")));
+                }
+                f.none |= !eq_ic(&val, "normal");
+            } else if eq_ic(&opt, "USER") {
+                if &val[..] != b"default" {
+                    return Err(CmdError::Msg(format!("ERR No such user '{v}'")));
+                }
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+    }
+    let filter = f.clone();
+    let killed: usize = on_all_shards(&c.shard, move |sh: &Shard| {
+        let mut n = 0;
+        for ci in sh.clients.borrow().values() {
+            let f = &filter;
+            let matches = !f.none
+                && f.id.is_none_or(|id| id == ci.id)
+                && f.addr.as_ref().is_none_or(|a| *a == ci.addr)
+                && f.laddr.as_ref().is_none_or(|a| *a == ci.laddr)
+                && f.skip_me != Some(ci.id);
+            if matches {
+                ci.killed.set(true);
+                ci.peer.hang_up();
+                n += 1;
+            }
+        }
+        n
+    })
+    .await
+    .into_iter()
+    .sum();
+    if f.old_style {
+        if killed == 0 {
+            return Err(CmdError::Static("ERR No such client"));
+        }
+        c.reply().ok();
+    } else {
+        c.reply().int(killed as i64);
+    }
+    if c.info.killed.get() {
+        c.quit = true;
+    }
+    Ok(())
+});
+
+conn_fn!(client_setinfo, |c, argv| {
+    let v = argv[3].clone();
+    if v.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::Msg(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(&argv[2]).to_ascii_lowercase()
+        )));
+    }
+    if eq_ic(&argv[2], "LIB-NAME") {
+        *c.info.lib_name.borrow_mut() = Some(v);
+    } else if eq_ic(&argv[2], "LIB-VER") {
+        *c.info.lib_ver.borrow_mut() = Some(v);
+    } else {
+        return Err(CmdError::Msg(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(&argv[2])
+        )));
+    }
+    c.reply().ok();
+    Ok(())
+});
+
+pub(super) fn on_off(v: &[u8]) -> Result<bool, CmdError> {
+    if eq_ic(v, "ON") {
+        Ok(true)
+    } else if eq_ic(v, "OFF") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+conn_fn!(client_no_evict, |c, argv| {
+    c.info.no_evict.set(on_off(&argv[2])?);
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(client_no_touch, |c, argv| {
+    c.info.no_touch.set(on_off(&argv[2])?);
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(client_help, |c, _argv| {
+    help_reply(
+        c,
+        &[
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options: TYPE, ID.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+            "HELP",
+            "    Print this help.",
+        ],
+    );
+    Ok(())
+});

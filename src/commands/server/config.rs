@@ -1,0 +1,157 @@
+//! CONFIG GET/SET/RESETSTAT/REWRITE, the log level, TIME, DEBUG and SHUTDOWN.
+
+use super::*;
+
+conn_fn!(config_get, |c, argv| {
+    let cfg = c.shard.globals.config().clone();
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for p in &argv[2..] {
+        for (k, v) in cfg.matching(p) {
+            if !pairs.iter().any(|(x, _)| *x == k) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    let mut r = c.reply();
+    r.map(pairs.len());
+    for (k, v) in pairs {
+        r.bulk(k.as_bytes());
+        r.bulk(v.as_bytes());
+    }
+    Ok(())
+});
+
+conn_fn!(config_set, |c, argv| {
+    let args = &argv[2..];
+    if !args.len().is_multiple_of(2) {
+        return Err(CmdError::Msg(crate::dispatch::arity_error("config|set")));
+    }
+    // All or nothing: validate on a copy, then swap it in.
+    let g = c.shard.globals.clone();
+    let mut cfg = g.config().clone();
+    for kv in args.chunks(2) {
+        let (k, v) = (
+            String::from_utf8_lossy(&kv[0]),
+            String::from_utf8_lossy(&kv[1]),
+        );
+        cfg.set(&k, &v)
+            .map_err(|e| CmdError::Msg(format!("ERR {e}")))?;
+    }
+    if let Some(level) = log_level(cfg.get("loglevel")) {
+        log::set_max_level(level);
+    }
+    *g.config_mut() = cfg;
+    c.reply().ok();
+    Ok(())
+});
+
+/// Redis's log levels mapped onto `log`'s.
+pub fn log_level(name: &str) -> Option<log::LevelFilter> {
+    Some(match name {
+        "debug" => log::LevelFilter::Debug,
+        "verbose" => log::LevelFilter::Info,
+        "notice" => log::LevelFilter::Info,
+        "warning" => log::LevelFilter::Warn,
+        _ => return None,
+    })
+}
+
+conn_fn!(config_resetstat, |c, _argv| {
+    on_all_shards(&c.shard, |sh: &Shard| {
+        let s = &sh.stats;
+        for cell in [
+            &s.commands,
+            &s.connections,
+            &s.rejected,
+            &s.expired,
+            &s.hits,
+            &s.misses,
+            &s.net_in,
+            &s.net_out,
+            &s.remote_batches,
+            &s.txs,
+        ] {
+            cell.set(0);
+        }
+    })
+    .await;
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(config_rewrite, |_c, _argv| {
+    Err(CmdError::Static(
+        "ERR The server is running without a config file",
+    ))
+});
+
+conn_fn!(config_help, |c, _argv| {
+    help_reply(
+        c,
+        &[
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+            "HELP",
+            "    Print this help.",
+        ],
+    );
+    Ok(())
+});
+
+conn_fn!(time, |c, _argv| {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut r = c.reply();
+    r.array(2);
+    r.bulk(d.as_secs().to_string().as_bytes());
+    r.bulk(d.subsec_micros().to_string().as_bytes());
+    Ok(())
+});
+
+conn_fn!(debug, |c, argv| {
+    if eq_ic(&argv[1], "SLEEP") && argv.len() == 3 {
+        let secs = crate::num::parse_f64(&argv[2]).ok_or(CmdError::NotFloat)?;
+        // Like Redis, DEBUG SLEEP blocks the server thread: here, this shard.
+        std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+        c.reply().ok();
+    } else if eq_ic(&argv[1], "HELP") {
+        help_reply(
+            c,
+            &[
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
+    } else {
+        return Err(CmdError::Msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&argv[1])
+        )));
+    }
+    Ok(())
+});
+
+conn_fn!(shutdown, |c, argv| {
+    for a in &argv[1..] {
+        if !["NOSAVE", "SAVE", "NOW", "FORCE"]
+            .iter()
+            .any(|k| eq_ic(a, k))
+        {
+            return Err(CmdError::Syntax);
+        }
+    }
+    log::warn!("User requested shutdown...");
+    c.shard.globals.shutdown.store(true, Ordering::Relaxed);
+    // Redis closes the connection without a reply on success.
+    c.quit = true;
+    Ok(())
+});
