@@ -99,6 +99,11 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("daemonize", "no", Kind::Immutable),
     ("protected-mode", "no", Kind::Bool),
     ("tcp-backlog", "511", Kind::Immutable),
+    (
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        Kind::Str,
+    ),
 ];
 
 /// The live configuration: every parameter as its string value.

@@ -29,12 +29,20 @@ fn push_on_another_shard_wakes_the_waiter() {
     let mut pusher = RawConn::connect(srv.port);
     waiter.send_cmd(&[b"BLPOP", k[0].as_bytes(), k[1].as_bytes(), b"0"]);
     wait_blocked(srv.port, 1);
+    // Blocked, as Redis flags it in CLIENT LIST (and only while blocked).
+    let list = s(&pusher.cmd(&["CLIENT", "LIST"]));
+    let line = list
+        .lines()
+        .find(|l| l.contains(" cmd=blpop "))
+        .unwrap_or("");
+    assert!(line.contains(" flags=b "), "{list}");
     assert_eq!(s(&pusher.cmd(&["RPUSH", &k[1], "x", "y"])), ":2\r\n");
     let got = s(&waiter.read_reply());
     assert_eq!(
         got,
         format!("*2\r\n${}\r\n{}\r\n$1\r\nx\r\n", k[1].len(), k[1])
     );
+    assert!(!s(&pusher.cmd(&["CLIENT", "LIST"])).contains(" flags=b "));
     assert_eq!(
         s(&pusher.cmd(&["LRANGE", &k[1], "0", "-1"])),
         "*1\r\n$1\r\ny\r\n"
@@ -194,13 +202,10 @@ fn waiters_are_served_longest_waiting_first() {
     }
 }
 
-/// The same with waiters on keys of both shards: fails about one run in
-/// four, because a waiter on keys of two shards counts as blocked before it
-/// is queued on the other shard's key, so a later waiter can overtake it
-/// (FOUND_BUGS.md 8). Run with `cargo test --release --test blocking --
-/// --ignored`.
+/// The same with waiters on keys of both shards. (A waiter used to count as
+/// blocked before it was queued on the other shard's key, so a later waiter
+/// could overtake it in about one run in four: FOUND_BUGS.md 8.)
 #[test]
-#[ignore = "server bug, FOUND_BUGS.md 8: multi-shard waiters can be overtaken"]
 fn waiters_on_keys_of_two_shards_are_served_longest_waiting_first() {
     for _ in 0..10 {
         fifo_case(true);

@@ -829,10 +829,9 @@ const FLOATS: &[&str] = &[
 const RANGES: &[&str] = &["0", "1", "2", "5", "-1", "-2", "-100", "100"];
 const COUNTS: &[&str] = &["0", "1", "2", "3", "5", "100", "-1"];
 /// List and set elements: distinct strings with distinct numeric values
-/// (SORT's order is total), no NUL bytes. No empty string: corekv's numeric
-/// SORT refuses it where Redis sorts it as 0 (FOUND_BUGS.md, bug 1); the
-/// corpus covers empty list and set elements otherwise.
+/// (SORT's order is total; the empty string sorts as 0), no NUL bytes.
 const ELEMS: &[&str] = &[
+    "",
     "a",
     "b",
     "c",
@@ -846,8 +845,8 @@ const ELEMS: &[&str] = &[
     "a b",
 ];
 const FIELDS: &[&str] = &["f1", "f2", "f3", "a", "b", "", "f with space", "1"];
-/// Zset members; like [`ELEMS`] without the empty string (SORT, bug 1).
-const MEMBERS: &[&str] = &["m1", "m2", "m3", "a", "b", "c", "m 4", "x y"];
+/// Zset members, the empty string among them.
+const MEMBERS: &[&str] = &["", "m1", "m2", "m3", "a", "b", "c", "m 4", "x y"];
 const SCORES: &[&str] = &[
     "0", "1", "2", "-1", "1.5", "-2.25", "10", "inf", "-inf", "+inf", "3e2", "0.1", "1e-5", "abc",
     "nan",
@@ -856,7 +855,7 @@ const SCORE_BOUNDS: &[&str] = &[
     "-inf", "+inf", "0", "1", "(1", "1.5", "(2", "-1", "10", "(inf", "abc",
 ];
 const WEIGHTS: &[&str] = &["1", "2", "0", "-1", "0.5", "inf", "x"];
-const LEX_MEMBERS: &[&str] = &["a", "b", "c", "d", "aa", "ab", "ba", "z", "a b"];
+const LEX_MEMBERS: &[&str] = &["", "a", "b", "c", "d", "aa", "ab", "ba", "z", "a b"];
 const LEX_BOUNDS: &[&str] = &[
     "-", "+", "[a", "(a", "[b", "(b", "[aa", "(ab", "[z", "[", "(", "a",
 ];

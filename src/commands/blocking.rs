@@ -767,6 +767,7 @@ async fn wait_and_serve(
         write_served(&mut c.reply(), &req.op, Some(s));
         return Ok(());
     }
+    let _blocked = c.shard.block(&c.info);
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
     let retry = Reg {
         register: None,

@@ -247,7 +247,7 @@ fn object_help<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, 
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         let mut r = c.reply();
         r.array(lines.len());
@@ -575,8 +575,14 @@ fn object_idletime(ex: &mut Exec, a: &mut Args) -> CmdResult {
     with_entry(ex, a, |e, r| r.int(now.saturating_sub(e.access) as i64))
 }
 
-fn object_freq(ex: &mut Exec, _a: &mut Args) -> CmdResult {
-    let _ = ex;
+/// Without an LFU policy Redis refuses OBJECT FREQ, but only for a key that
+/// exists (a missing one is nil, as for every OBJECT subcommand).
+fn object_freq(ex: &mut Exec, a: &mut Args) -> CmdResult {
+    let key = a.next()?;
+    if ex.store.dbs[ex.db].peek(key, ex.now).is_none() {
+        ex.reply.null();
+        return Ok(());
+    }
     Err(CmdError::Static(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
     ))

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod hll;
 pub mod keyspace;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -38,6 +39,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     set::COMMANDS,
     zset::COMMANDS,
     hll::COMMANDS,
+    pubsub::COMMANDS,
     sort::COMMANDS,
 ];
 

@@ -1,13 +1,15 @@
 //! A client's connection state as commands see it: database, protocol, auth,
 //! the MULTI queue and the reply buffer. The socket itself stays in `server`.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::args::CmdError;
 use crate::protocol::{Proto, Reply};
 use crate::shard::locks::LockSet;
+use crate::shard::pubsub::Kind;
 use crate::shard::tx::Tx;
 use crate::shard::{ClientInfo, Shard};
 
@@ -27,6 +29,9 @@ pub struct Client {
     pub multi_dirty: bool,
     /// The transaction id EXEC holds while it runs the queued commands.
     pub exec_tx: Option<u64>,
+    /// Channels, patterns and shard channels subscribed to, by [`Kind`]; the
+    /// shard mirrors them for delivery (`shard::pubsub`).
+    pub subs: [HashSet<Bytes>; 3],
 }
 
 impl Client {
@@ -44,7 +49,50 @@ impl Client {
             multi: None,
             multi_dirty: false,
             exec_tx: None,
+            subs: Default::default(),
         }
+    }
+
+    /// Whether the client is in subscribed mode (any subscription of any kind).
+    pub fn subscribed(&self) -> bool {
+        self.subs.iter().any(|s| !s.is_empty())
+    }
+
+    /// Subscribes to `name`; false if already subscribed.
+    pub fn subscribe(&mut self, kind: Kind, name: &Bytes) -> bool {
+        if !self.subs[kind as usize].insert(name.clone()) {
+            return false;
+        }
+        self.shard.subscribe(kind, name, self.info.id);
+        self.sync_sub_counts();
+        true
+    }
+
+    /// Unsubscribes from `name`; false if not subscribed.
+    pub fn unsubscribe(&mut self, kind: Kind, name: &[u8]) -> bool {
+        if !self.subs[kind as usize].remove(name) {
+            return false;
+        }
+        self.shard.unsubscribe(kind, name, self.info.id);
+        self.sync_sub_counts();
+        true
+    }
+
+    /// Drops every subscription (RESET, disconnect).
+    pub fn unsubscribe_all(&mut self) {
+        for kind in Kind::ALL {
+            for name in std::mem::take(&mut self.subs[kind as usize]) {
+                self.shard.unsubscribe(kind, &name, self.info.id);
+            }
+        }
+        self.sync_sub_counts();
+    }
+
+    fn sync_sub_counts(&self) {
+        let n = |k: Kind| self.subs[k as usize].len() as u32;
+        self.info
+            .subs
+            .set([n(Kind::Channel), n(Kind::Pattern), n(Kind::Shard)]);
     }
 
     pub fn reply(&mut self) -> Reply<'_> {
@@ -66,5 +114,14 @@ impl Client {
     /// EXEC this command runs in.
     pub async fn tx(&self, parts: Vec<(usize, LockSet)>) -> Tx {
         Tx::begin(&self.shard, self.exec_tx, parts).await
+    }
+}
+
+impl Drop for Client {
+    /// A connection that goes away leaves its channels.
+    fn drop(&mut self) {
+        if self.subscribed() {
+            self.unsubscribe_all();
+        }
     }
 }

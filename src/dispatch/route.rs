@@ -234,6 +234,19 @@ async fn flush(c: &mut Client, p: &mut Pending) {
     }
 }
 
+/// What a RESP2 client may send while subscribed (RESP3 clients may send anything).
+const SUBSCRIBED_MODE: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
+
 /// Decides where a command runs, or the error it is answered with (unknown
 /// command, arity, auth, cross-slot). Each key is hashed here, once.
 fn route(c: &Client, argv: &[Bytes]) -> Result<Route, CmdError> {
@@ -258,6 +271,12 @@ fn route(c: &Client, argv: &[Bytes]) -> Result<Route, CmdError> {
     }
     if !c.authed && !spec.has(flag::NO_AUTH) {
         return Err(CmdError::NoAuth);
+    }
+    if c.proto == Proto::Resp2 && c.subscribed() && !SUBSCRIBED_MODE.contains(&spec.name) {
+        return Err(CmdError::Msg(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        )));
     }
     if let Handler::Conn(_) = spec.handler {
         return Ok(Route::Conn(spec));

@@ -608,8 +608,10 @@ impl CommandSpec {
     }
 
     /// Whether the command names keys at all.
+    /// Whether the command names keys (shard channels, declared like keys with
+    /// `not_key`, are not).
     pub fn has_keys(&self) -> bool {
-        !self.keys.is_empty()
+        self.keys.iter().any(|k| k.flags & ks::NOT_KEY == 0)
     }
 }
 

@@ -185,7 +185,11 @@ pub fn parse_double(s: &[u8]) -> Option<f64> {
 /// A whole string as SORT reads a weight: `strtod` with leading space allowed,
 /// refused when bytes are left over, on NaN, and where C sets `ERANGE` (overflow,
 /// underflow to zero, and an inexact subnormal, which every decimal one is).
+/// The empty string is 0: `strtod` stops at once, on the terminating NUL.
 pub fn parse_double_erange(s: &[u8]) -> Option<f64> {
+    if s.is_empty() {
+        return Some(0.0);
+    }
     let (v, zero_digits) = strtod_whole(s)?;
     let literal_inf = s.iter().any(|c| c.eq_ignore_ascii_case(&b'i'));
     let hex = s.iter().any(|c| c.eq_ignore_ascii_case(&b'x'));
@@ -392,7 +396,8 @@ mod tests {
         assert_eq!(parse_double_erange(b"1e999"), None);
         assert_eq!(parse_double_erange(b"nan"), None);
         assert_eq!(parse_double_erange(b"1x"), None);
-        assert_eq!(parse_double_erange(b""), None);
+        assert_eq!(parse_double_erange(b""), Some(0.0));
+        assert_eq!(parse_double_erange(b" "), None);
         assert_eq!(parse_double_erange(b"1e-310"), None);
         assert_eq!(parse_double_erange(b"0x1p-1070"), Some(f64::from_bits(16)));
         assert_eq!(parse_double_erange(b"2\0"), None);

@@ -102,6 +102,12 @@ impl<'a> Reply<'a> {
         self.header(b'*', n as i64);
     }
 
+    /// An out-of-band push of `n` elements (pub/sub messages and confirmations):
+    /// `>n` in RESP3, an array in RESP2.
+    pub fn push(&mut self, n: usize) {
+        self.header(if self.resp3() { b'>' } else { b'*' }, n as i64);
+    }
+
     /// A map of `n` pairs: `%n` in RESP3, a flat array of 2n in RESP2.
     pub fn map(&mut self, n: usize) {
         if self.resp3() {

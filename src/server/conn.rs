@@ -3,11 +3,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures::future::Either;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use log::{debug, warn};
@@ -104,6 +106,9 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         resp: Cell::new(2),
         last_cmd: Cell::new("NULL"),
         no_evict: Cell::new(false),
+        blocked: Cell::new(false),
+        subs: Cell::new([0; 3]),
+        outbox: Default::default(),
         no_touch: Cell::new(false),
         killed: Cell::new(false),
     });
@@ -134,6 +139,17 @@ fn try_recv(fd: RawFd, buf: &mut BytesMut, max: usize) -> std::io::Result<usize>
     // `n <= max <= spare capacity`.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// Writes the pushes that arrived while the client was idle.
+async fn write_pushes(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<()> {
+    c.info.outbox.drain_into(&mut c.out);
+    if !c.out.is_empty() {
+        Stats::add(&c.shard.stats.net_out, c.out.len() as u64);
+        stream.write_all(&c.out).await?;
+        c.out.clear();
+    }
+    Ok(())
 }
 
 /// Gives the other tasks of this shard a turn.
@@ -168,12 +184,30 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
         let n = match try_recv(fd, &mut buf, chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                // Nothing there yet: wait for readiness through the reactor. Zero
-                // the room we read into (safe code cannot hand out uninitialised
-                // memory); the adaptive size keeps that memset small.
+                // Nothing there yet: wait for readiness through the reactor, or
+                // for pushes (pub/sub messages) to write meanwhile. Zero the room
+                // we read into (safe code cannot hand out uninitialised memory);
+                // the adaptive size keeps that memset small.
                 let filled = buf.len();
                 buf.resize(filled + chunk, 0);
-                let n = stream.read(&mut buf[filled..]).await?;
+                let read = {
+                    let read = stream.read(&mut buf[filled..]);
+                    let pushed = c.info.outbox.ready();
+                    // A read still pending when the outbox wins has consumed
+                    // nothing: glommio reads with plain recv(2) on readiness.
+                    match futures::future::select(pin!(read), pin!(pushed)).await {
+                        Either::Left((r, _)) => Some(r?),
+                        Either::Right(((), _)) => None,
+                    }
+                };
+                let Some(n) = read else {
+                    buf.truncate(filled);
+                    write_pushes(c, stream).await?;
+                    if c.info.killed.get() {
+                        return Ok(());
+                    }
+                    continue;
+                };
                 buf.truncate(filled + n);
                 n
             }
@@ -200,6 +234,7 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
             warn!("closing client {}: query buffer over the limit", c.info.id);
             c.quit = true;
         }
+        c.info.outbox.drain_into(&mut c.out);
         if !c.out.is_empty() {
             Stats::add(&c.shard.stats.net_out, c.out.len() as u64);
             stream.write_all(&c.out).await?;

@@ -25,7 +25,7 @@ use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 
-use super::{Req, Shard};
+use super::{ClientInfo, Req, Shard};
 use crate::store::{Store, now_ms};
 
 /// A waiter's wake-up flag on its home shard.
@@ -157,6 +157,34 @@ impl Shard {
 
     /// Clients of this shard blocked right now (INFO `blocked_clients`).
     pub fn blocked_clients(&self) -> usize {
-        self.waits.borrow().len()
+        self.blocked.get()
+    }
+
+    /// Counts `info`'s client as blocked until the guard is dropped. Taken once
+    /// the waiter is registered on every key's shard (the first attempt has
+    /// returned), as Redis counts a client blocked only once it is in line: a
+    /// client seen blocked can no longer be overtaken by a later one.
+    pub fn block(self: &Rc<Self>, info: &Rc<ClientInfo>) -> Blocked {
+        info.blocked.set(true);
+        self.blocked.set(self.blocked.get() + 1);
+        Blocked {
+            shard: self.clone(),
+            info: info.clone(),
+        }
+    }
+}
+
+/// A client counted as blocked; see [`Shard::block`]. Dropping it (served,
+/// timed out, gone, or the connection's task dropped) uncounts it.
+pub struct Blocked {
+    shard: Rc<Shard>,
+    info: Rc<ClientInfo>,
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        self.info.blocked.set(false);
+        let n = &self.shard.blocked;
+        n.set(n.get().saturating_sub(1));
     }
 }

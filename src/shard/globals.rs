@@ -20,6 +20,8 @@ pub struct Globals {
     pub started: Instant,
     pub run_id: String,
     pub executable: String,
+    /// Who subscribes to what on which shard (see `shard::pubsub`).
+    pub pubsub: RwLock<super::pubsub::Registry>,
 }
 
 impl Globals {
@@ -38,7 +40,16 @@ impl Globals {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            pubsub: RwLock::new(super::pubsub::Registry::default()),
         }
+    }
+
+    pub fn pubsub(&self) -> RwLockReadGuard<'_, super::pubsub::Registry> {
+        self.pubsub.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn pubsub_mut(&self) -> RwLockWriteGuard<'_, super::pubsub::Registry> {
+        self.pubsub.write().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn config(&self) -> RwLockReadGuard<'_, Config> {

@@ -11,6 +11,7 @@ pub mod blocking;
 pub mod expire;
 pub mod globals;
 pub mod locks;
+pub mod pubsub;
 pub mod slot;
 pub mod tx;
 
@@ -85,6 +86,11 @@ pub enum Req {
     /// Wake blocked waiter `id` of this shard: a key it waits on was filled.
     Wake {
         id: u64,
+    },
+    /// Run at once, whatever is locked: work that does not touch the keyspace
+    /// (pub/sub delivery), so it never waits behind a transaction.
+    Now {
+        work: Work,
     },
 }
 
@@ -220,6 +226,13 @@ pub struct ClientInfo {
     pub no_evict: Cell<bool>,
     pub no_touch: Cell<bool>,
     pub killed: Cell<bool>,
+    /// Waiting in a blocking command, already in line on every key's shard
+    /// (CLIENT LIST's `b`; see `blocking::Blocked`).
+    pub blocked: Cell<bool>,
+    /// Subscriptions (channels, patterns, shard channels), for CLIENT LIST.
+    pub subs: Cell<[u32; 3]>,
+    /// Pushes waiting to be written (pub/sub messages).
+    pub outbox: pubsub::Outbox,
 }
 
 pub struct Shard {
@@ -236,6 +249,10 @@ pub struct Shard {
     pub clients: RefCell<FxHashMap<u64, Rc<ClientInfo>>>,
     /// Blocked clients of this shard's connections, by waiter id.
     waits: RefCell<FxHashMap<u64, Rc<blocking::WaitSlot>>>,
+    /// Clients of this shard counted as blocked (INFO `blocked_clients`).
+    blocked: Cell<usize>,
+    /// This shard's clients' subscriptions.
+    subs: RefCell<pubsub::LocalSubs>,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -286,6 +303,8 @@ impl Shard {
             me: me.clone(),
             clients: RefCell::new(FxHashMap::default()),
             waits: RefCell::new(FxHashMap::default()),
+            blocked: Cell::new(0),
+            subs: RefCell::new(pubsub::LocalSubs::default()),
             stats: Stats::default(),
             started: Instant::now(),
         });
@@ -334,6 +353,17 @@ impl Shard {
     pub async fn call_as<T: 'static>(&self, target: usize, req: Req) -> Option<T> {
         let v = self.call(target, req).await?;
         v.downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Runs `work` on shard `target` at once, whatever is locked there (for
+    /// work outside the keyspace).
+    pub async fn run_now<R: Send + 'static>(
+        &self,
+        target: usize,
+        work: impl FnOnce(&Shard) -> R + Send + 'static,
+    ) -> Option<R> {
+        let work: Work = Box::new(move |s| Box::new(work(s)) as AnyBox);
+        self.call_as(target, Req::Now { work }).await
     }
 
     /// Runs `work` on shard `target` once none of `set` is locked there.
@@ -413,6 +443,10 @@ impl Shard {
             Req::Wake { id } => {
                 self.wake_local(id);
                 self.respond(reply, Box::new(()));
+            }
+            Req::Now { work } => {
+                let v = work(self);
+                self.respond(reply, v);
             }
         }
     }

@@ -46,6 +46,13 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
             .unwrap_or_default()
     };
     let mut flags = String::new();
+    let subs = ci.subs.get();
+    if subs.iter().any(|&n| n > 0) {
+        flags.push('P');
+    }
+    if ci.blocked.get() {
+        flags.push('b');
+    }
     if ci.no_evict.get() {
         flags.push('e');
     }
@@ -56,7 +63,7 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}\n",
         ci.id,
         ci.addr,
         ci.laddr,
@@ -66,6 +73,10 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
         now.duration_since(ci.last.get()).as_secs(),
         flags,
         ci.db.get(),
+        subs[0],
+        subs[1],
+        subs[2],
+        ci.outbox.len(),
         ci.last_cmd.get(),
         ci.resp.get(),
         s(&ci.lib_name.borrow()),
@@ -297,7 +308,7 @@ conn_fn!(client_help, |c, _argv| {
             "NO-TOUCH (ON|OFF)",
             "    Will not touch LRU/LFU stats when this mode is on.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ],
     );
     Ok(())

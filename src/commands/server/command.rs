@@ -304,7 +304,7 @@ conn_fn!(command_help, |c, _argv| {
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ],
     );
     Ok(())

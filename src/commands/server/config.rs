@@ -99,7 +99,7 @@ conn_fn!(config_help, |c, _argv| {
             "REWRITE",
             "    Rewrite the configuration file.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ],
     );
     Ok(())
@@ -118,7 +118,9 @@ conn_fn!(time, |c, _argv| {
 
 conn_fn!(debug, |c, argv| {
     if eq_ic(&argv[1], "SLEEP") && argv.len() == 3 {
-        let secs = crate::num::parse_f64(&argv[2]).ok_or(CmdError::NotFloat)?;
+        // Redis reads the seconds with a bare `strtod`: `abc` sleeps 0 s.
+        let secs = crate::num::strtod(&argv[2]).0;
+        let secs = if secs.is_nan() { 0.0 } else { secs };
         // Like Redis, DEBUG SLEEP blocks the server thread: here, this shard.
         std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
         c.reply().ok();

@@ -291,10 +291,20 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 conn_fn!(ping, |c, argv| {
-    match argv.len() {
-        1 => c.reply().simple("PONG"),
-        2 => c.reply().bulk(&argv[1]),
-        _ => return Err(CmdError::Msg(crate::dispatch::arity_error("ping"))),
+    if argv.len() > 2 {
+        return Err(CmdError::Msg(crate::dispatch::arity_error("ping")));
+    }
+    if c.proto == Proto::Resp2 && c.subscribed() {
+        // Subscribed RESP2 clients read pushes: PING answers in their shape.
+        let mut r = c.reply();
+        r.array(2);
+        r.bulk(b"pong");
+        r.bulk(argv.get(1).map_or(&b""[..], |m| &m[..]));
+        return Ok(());
+    }
+    match argv.get(1) {
+        None => c.reply().simple("PONG"),
+        Some(m) => c.reply().bulk(m),
     }
     Ok(())
 });
@@ -311,6 +321,7 @@ conn_fn!(quit, |c, _argv| {
 });
 
 conn_fn!(reset, |c, _argv| {
+    c.unsubscribe_all();
     c.multi = None;
     c.multi_dirty = false;
     c.db = 0;

@@ -1,0 +1,297 @@
+//! Pub/sub delivery across shards.
+//!
+//! A subscription lives on its connection's shard ([`LocalSubs`]: name →
+//! client ids, in subscription order). The process-wide [`Registry`] counts, per
+//! name, the subscribers each shard has, so a PUBLISH asks only the shards that
+//! have one: the message crosses to each such shard once, as a shared `Bytes`,
+//! and that shard writes the frames into its clients' [`Outbox`]es, which their
+//! connections write out between requests or while idle.
+//!
+//! Ordering: a connection runs its commands one at a time and a PUBLISH
+//! returns only once every target shard has delivered, so messages from one
+//! publisher reach every subscriber in the order published.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::task::{Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{ClientInfo, Shard};
+use crate::protocol::{Proto, Reply};
+use crate::util::glob_match;
+
+/// The three namespaces: SUBSCRIBE channels, PSUBSCRIBE patterns and
+/// SSUBSCRIBE shard channels.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Channel = 0,
+    Pattern = 1,
+    Shard = 2,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Channel, Kind::Pattern, Kind::Shard];
+}
+
+/// Process-wide: for each name of each kind, the number of subscribers on each
+/// shard. Written when a client (un)subscribes, read by PUBLISH and PUBSUB.
+#[derive(Default)]
+pub struct Registry {
+    names: [HashMap<Bytes, Vec<u32>>; 3],
+}
+
+impl Registry {
+    /// One more subscriber to `name` on `shard`.
+    pub fn add(&mut self, kind: Kind, name: &Bytes, shard: usize, nshards: usize) {
+        let counts = self.names[kind as usize]
+            .entry(name.clone())
+            .or_insert_with(|| vec![0; nshards]);
+        if let Some(c) = counts.get_mut(shard) {
+            *c += 1;
+        }
+    }
+
+    /// One subscriber fewer to `name` on `shard`; forgets names nobody wants.
+    pub fn remove(&mut self, kind: Kind, name: &[u8], shard: usize) {
+        let map = &mut self.names[kind as usize];
+        let Some(counts) = map.get_mut(name) else {
+            return;
+        };
+        if let Some(c) = counts.get_mut(shard) {
+            *c = c.saturating_sub(1);
+        }
+        if counts.iter().all(|&c| c == 0) {
+            map.remove(name);
+        }
+    }
+
+    /// The shards a message on `channel` must go to: those with a subscriber
+    /// to it, or (unless `sharded`) to a pattern matching it.
+    pub fn targets(&self, sharded: bool, channel: &[u8]) -> Vec<usize> {
+        let mut want: Vec<bool> = Vec::new();
+        let mut mark = |counts: &Vec<u32>| {
+            if want.len() < counts.len() {
+                want.resize(counts.len(), false);
+            }
+            for (i, &c) in counts.iter().enumerate() {
+                want[i] |= c > 0;
+            }
+        };
+        let exact = if sharded { Kind::Shard } else { Kind::Channel };
+        if let Some(counts) = self.names[exact as usize].get(channel) {
+            mark(counts);
+        }
+        if !sharded {
+            for (pattern, counts) in &self.names[Kind::Pattern as usize] {
+                if glob_match(pattern, channel, false) {
+                    mark(counts);
+                }
+            }
+        }
+        want.iter()
+            .enumerate()
+            .filter(|(_, w)| **w)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The names of `kind` with a subscriber, matching `pattern` if given.
+    pub fn names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.names[kind as usize]
+            .keys()
+            .filter(|n| pattern.is_none_or(|p| glob_match(p, n, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// How many subscribers `name` has, over all shards.
+    pub fn count(&self, kind: Kind, name: &[u8]) -> u64 {
+        self.names[kind as usize]
+            .get(name)
+            .map_or(0, |c| c.iter().map(|&n| u64::from(n)).sum())
+    }
+
+    /// How many distinct names of `kind` have a subscriber (PUBSUB NUMPAT).
+    pub fn len(&self, kind: Kind) -> usize {
+        self.names[kind as usize].len()
+    }
+}
+
+/// One shard's subscriptions: for each name, its subscribed clients here.
+#[derive(Default)]
+pub struct LocalSubs {
+    names: [HashMap<Bytes, Vec<u64>>; 3],
+}
+
+impl Shard {
+    /// Subscribes client `id` of this shard to `name` (the caller checked, in
+    /// the client's own set, that it was not already).
+    pub fn subscribe(&self, kind: Kind, name: &Bytes, id: u64) {
+        self.subs.borrow_mut().names[kind as usize]
+            .entry(name.clone())
+            .or_default()
+            .push(id);
+        self.globals
+            .pubsub_mut()
+            .add(kind, name, self.id, self.nshards);
+    }
+
+    /// Undoes [`subscribe`](Self::subscribe).
+    pub fn unsubscribe(&self, kind: Kind, name: &[u8], id: u64) {
+        let mut subs = self.subs.borrow_mut();
+        let map = &mut subs.names[kind as usize];
+        if let Some(ids) = map.get_mut(name) {
+            ids.retain(|&x| x != id);
+            if ids.is_empty() {
+                map.remove(name);
+            }
+        }
+        drop(subs);
+        self.globals.pubsub_mut().remove(kind, name, self.id);
+    }
+
+    /// Writes a message on `channel` to this shard's subscribers: SUBSCRIBE and
+    /// matching PSUBSCRIBE ones for a PUBLISH, SSUBSCRIBE ones for an SPUBLISH.
+    /// Returns how many received it (a client subscribed to the channel and to
+    /// a matching pattern receives, and counts, twice, as in Redis).
+    pub fn deliver(&self, sharded: bool, channel: &Bytes, message: &Bytes) -> u64 {
+        let subs = self.subs.borrow();
+        let clients = self.clients.borrow();
+        let mut n = 0;
+        let (exact, label): (Kind, &[u8]) = if sharded {
+            (Kind::Shard, b"smessage")
+        } else {
+            (Kind::Channel, b"message")
+        };
+        if let Some(ids) = subs.names[exact as usize].get(channel) {
+            for ci in ids.iter().filter_map(|id| clients.get(id)) {
+                ci.outbox.frame(ci, &[label, channel, message]);
+                n += 1;
+            }
+        }
+        if !sharded {
+            for (pattern, ids) in &subs.names[Kind::Pattern as usize] {
+                if !glob_match(pattern, channel, false) {
+                    continue;
+                }
+                for ci in ids.iter().filter_map(|id| clients.get(id)) {
+                    ci.outbox
+                        .frame(ci, &[b"pmessage", pattern, channel, message]);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Bytes for a connection to write that no request of its own produced (pub/sub
+/// messages, later invalidations and MONITOR lines), with a waker for the
+/// connection's idle wait.
+#[derive(Default)]
+pub struct Outbox {
+    buf: RefCell<BytesMut>,
+    waker: Cell<Option<Waker>>,
+    /// Bytes above which the client is disconnected (the pubsub class's hard
+    /// `client-output-buffer-limit`; 0: none).
+    limit: Cell<usize>,
+}
+
+impl Outbox {
+    /// Appends a push frame of bulk strings, in the client's protocol, and wakes
+    /// the connection. A client whose outbox passes the limit is disconnected:
+    /// a subscriber that stops reading cannot grow the server's memory.
+    pub fn frame(&self, ci: &ClientInfo, parts: &[&[u8]]) {
+        if ci.killed.get() {
+            return;
+        }
+        let proto = if ci.resp.get() == 3 {
+            Proto::Resp3
+        } else {
+            Proto::Resp2
+        };
+        let mut buf = self.buf.borrow_mut();
+        let mut r = Reply::new(&mut buf, proto);
+        r.push(parts.len());
+        for p in parts {
+            r.bulk(p);
+        }
+        let over = self.limit.get() > 0 && buf.len() > self.limit.get();
+        drop(buf);
+        if over {
+            log::warn!(
+                "closing client {} ({}): output buffer over the pubsub hard limit",
+                ci.id,
+                ci.addr
+            );
+            self.buf.borrow_mut().clear();
+            ci.killed.set(true);
+            ci.peer.hang_up();
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub fn set_limit(&self, bytes: usize) {
+        self.limit.set(bytes);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.borrow().is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.borrow().len()
+    }
+
+    /// Moves everything pending onto the end of `out`.
+    pub fn drain_into(&self, out: &mut BytesMut) {
+        let mut buf = self.buf.borrow_mut();
+        if !buf.is_empty() {
+            out.extend_from_slice(&buf);
+            buf.clear();
+        }
+    }
+
+    /// Resolves once something is pending (at once if it already is).
+    pub async fn ready(&self) {
+        std::future::poll_fn(|cx| {
+            if self.is_empty() {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_targets_exact_and_patterns() {
+        let mut r = Registry::default();
+        let ch = Bytes::from_static(b"news.tech");
+        r.add(Kind::Channel, &ch, 1, 3);
+        r.add(Kind::Pattern, &Bytes::from_static(b"news.*"), 2, 3);
+        r.add(Kind::Shard, &Bytes::from_static(b"s"), 0, 3);
+        assert_eq!(r.targets(false, b"news.tech"), vec![1, 2]);
+        assert_eq!(r.targets(false, b"news.art"), vec![2]);
+        assert_eq!(r.targets(false, b"other"), Vec::<usize>::new());
+        assert_eq!(r.targets(true, b"s"), vec![0]);
+        assert_eq!(r.targets(true, b"news.tech"), Vec::<usize>::new());
+        assert_eq!(r.count(Kind::Channel, b"news.tech"), 1);
+        r.add(Kind::Channel, &ch, 2, 3);
+        assert_eq!(r.count(Kind::Channel, b"news.tech"), 2);
+        r.remove(Kind::Channel, b"news.tech", 1);
+        r.remove(Kind::Channel, b"news.tech", 2);
+        assert_eq!(r.count(Kind::Channel, b"news.tech"), 0);
+        assert!(r.names(Kind::Channel, None).is_empty());
+        assert_eq!(r.len(Kind::Pattern), 1);
+    }
+}
