@@ -7,8 +7,10 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 
 use super::args::CmdError;
+use super::table::{CommandSpec, flag};
 use crate::protocol::{Proto, Reply};
 use crate::shard::locks::LockSet;
+use crate::shard::monitor::monitor_line;
 use crate::shard::pubsub::Kind;
 use crate::shard::tx::Tx;
 use crate::shard::{ClientInfo, Shard};
@@ -32,6 +34,55 @@ pub struct Client {
     /// Channels, patterns and shard channels subscribed to, by [`Kind`]; the
     /// shard mirrors them for delivery (`shard::pubsub`).
     pub subs: [HashSet<Bytes>; 3],
+    /// CLIENT REPLY OFF: replies are dropped until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: the next command's reply is dropped...
+    pub reply_skip_next: bool,
+    /// ...and this is set while that command runs.
+    pub reply_skip: bool,
+}
+
+impl Client {
+    /// Turns this client into a MONITOR client.
+    pub fn start_monitor(&mut self) {
+        if !self.info.monitor.replace(true) {
+            self.shard.add_monitor(self.info.id);
+        }
+    }
+
+    /// Ends MONITOR mode (RESET, disconnect).
+    pub fn stop_monitor(&mut self) {
+        if self.info.monitor.replace(false) {
+            self.shard.remove_monitor(self.info.id);
+        }
+    }
+
+    /// Feeds `argv` to the MONITOR clients, if any, as Redis does after a
+    /// command ran: not for admin commands, and with AUTH's and HELLO's
+    /// credentials redacted.
+    pub async fn feed_monitors(&self, spec: &CommandSpec, argv: &[Bytes]) {
+        if !self.shard.monitored() || spec.has(flag::ADMIN) {
+            return;
+        }
+        let mut shown = argv.to_vec();
+        let redacted = Bytes::from_static(b"(redacted)");
+        match spec.name {
+            "auth" => shown[1..].iter_mut().for_each(|a| *a = redacted.clone()),
+            "hello" => {
+                if let Some(i) = shown.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
+                    for a in shown.iter_mut().skip(i + 1).take(2) {
+                        *a = redacted.clone();
+                    }
+                }
+            }
+            _ => {}
+        }
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let line = monitor_line(now_us, self.db, &self.info.addr, &shown);
+        self.shard.feed_monitors(line).await;
+    }
 }
 
 impl Client {
@@ -50,6 +101,9 @@ impl Client {
             multi_dirty: false,
             exec_tx: None,
             subs: Default::default(),
+            reply_off: false,
+            reply_skip_next: false,
+            reply_skip: false,
         }
     }
 
@@ -123,5 +177,6 @@ impl Drop for Client {
         if self.subscribed() {
             self.unsubscribe_all();
         }
+        self.stop_monitor();
     }
 }

@@ -45,56 +45,110 @@ impl Pending {
     }
 }
 
-/// Runs one read's worth of commands, appending every reply to `c.out` in order.
+/// Pending output past which the rest of a read's commands wait until what is
+/// there has been written: replies in memory stay bounded however many big
+/// replies one packet asks for.
+pub const OUT_HIGH_WATER: usize = 1 << 20;
+
+/// Commands sent to other shards before their replies are collected, at most.
+const MAX_PENDING: usize = 256;
+
+/// Runs a read's worth of commands, appending every reply to `c.out` in order.
+/// Stops early, leaving the rest in `cmds`, once `c.out` holds
+/// [`OUT_HIGH_WATER`] bytes; the connection writes them out and calls again.
 pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
     let mut pending = Pending::default();
-    for argv in cmds.drain(..) {
+    let mut done = 0;
+    while done < cmds.len() {
         if c.quit {
+            done = cmds.len();
             break;
         }
-        Stats::add(&c.shard.stats.commands, 1);
-        if c.multi.is_some() && !controls_transaction(&argv[0]) {
-            queue(c, argv);
+        if c.out.len() >= OUT_HIGH_WATER {
+            break;
+        }
+        let argv = std::mem::take(&mut cmds[done]);
+        done += 1;
+        if c.reply_off || c.reply_skip_next {
+            flush(c, &mut pending).await;
+            without_reply(c, argv).await;
             continue;
         }
-        match route(c, &argv) {
-            Err(e) => {
-                if pending.is_empty() {
-                    c.error(&e);
-                } else {
-                    pending.ready.push(rendered(&e, c.proto));
-                    pending.order.push(None);
-                }
+        if pending.order.len() >= MAX_PENDING {
+            flush(c, &mut pending).await;
+        }
+        one(c, &mut pending, argv).await;
+    }
+    cmds.drain(..done);
+    flush(c, &mut pending).await;
+}
+
+/// A command under CLIENT REPLY OFF or SKIP: run alone, then its reply is
+/// dropped unless the command itself turned replies back on.
+async fn without_reply(c: &mut Client, argv: Vec<Bytes>) {
+    c.reply_skip = std::mem::take(&mut c.reply_skip_next);
+    let mark = c.out.len();
+    let mut pending = Pending::default();
+    one(c, &mut pending, argv).await;
+    flush(c, &mut pending).await;
+    if c.reply_off || c.reply_skip {
+        c.out.truncate(mark);
+    }
+    c.reply_skip = false;
+}
+
+/// Routes and runs (or queues, for a shard batch) one command.
+async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
+    Stats::add(&c.shard.stats.commands, 1);
+    if c.multi.is_some() && !controls_transaction(&argv[0]) {
+        queue(c, argv);
+        return;
+    }
+    match route(c, &argv) {
+        Err(e) => {
+            if pending.is_empty() {
+                c.error(&e);
+            } else {
+                pending.ready.push(rendered(&e, c.proto));
+                pending.order.push(None);
             }
-            Ok(Route::Shard(s, spec)) => {
-                c.info.last_cmd.set(spec.name);
-                if pending.is_empty() && s == c.shard.id {
-                    c.shard
-                        .run_local(spec, argv, c.db, c.proto, &mut c.out)
-                        .await;
-                } else {
-                    if pending.per_shard.is_empty() {
-                        pending.per_shard = (0..c.shard.nshards).map(|_| Vec::new()).collect();
-                    }
-                    pending.per_shard[s].push((spec, argv));
-                    pending.order.push(Some(s));
-                }
+        }
+        Ok(Route::Shard(s, spec)) => {
+            c.info.last_cmd.set(spec.name);
+            if c.shard.monitored() {
+                c.feed_monitors(spec, &argv).await;
             }
-            Ok(Route::Conn(spec)) => {
-                flush(c, &mut pending).await;
-                c.info.last_cmd.set(spec.name);
-                run_conn(c, spec, &argv).await;
-            }
-            Ok(Route::Multi(spec, groups)) => {
-                flush(c, &mut pending).await;
-                c.info.last_cmd.set(spec.name);
-                if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
-                    c.error(&e);
+            if pending.is_empty() && s == c.shard.id {
+                c.shard
+                    .run_local(spec, argv, c.db, c.proto, &mut c.out)
+                    .await;
+            } else {
+                if pending.per_shard.is_empty() {
+                    pending.per_shard = (0..c.shard.nshards).map(|_| Vec::new()).collect();
                 }
+                pending.per_shard[s].push((spec, argv));
+                pending.order.push(Some(s));
+            }
+        }
+        Ok(Route::Conn(spec)) => {
+            flush(c, pending).await;
+            c.info.last_cmd.set(spec.name);
+            run_conn(c, spec, &argv).await;
+            if c.shard.monitored() {
+                c.feed_monitors(spec, &argv).await;
+            }
+        }
+        Ok(Route::Multi(spec, groups)) => {
+            flush(c, pending).await;
+            c.info.last_cmd.set(spec.name);
+            if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
+                c.error(&e);
+            }
+            if c.shard.monitored() {
+                c.feed_monitors(spec, &argv).await;
             }
         }
     }
-    flush(c, &mut pending).await;
 }
 
 /// An error reply as bytes, to be placed in pipeline order later.
@@ -149,6 +203,10 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
     c.reply().array(queued.len());
     for Queued { route, argv } in queued {
         Stats::add(&c.shard.stats.commands, 1);
+        if c.shard.monitored() {
+            let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = &route;
+            c.feed_monitors(spec, &argv).await;
+        }
         match route {
             Route::Shard(s, spec) => {
                 let (db, proto) = (c.db, c.proto);

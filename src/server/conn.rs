@@ -108,6 +108,7 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         no_evict: Cell::new(false),
         blocked: Cell::new(false),
         subs: Cell::new([0; 3]),
+        monitor: Cell::new(false),
         outbox: Default::default(),
         no_touch: Cell::new(false),
         killed: Cell::new(false),
@@ -180,60 +181,34 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
     // How much to read at once: grows while reads fill it (big values, deep
     // pipelines), shrinks back for small request/response traffic.
     let mut chunk = MIN_READ * 4;
+    // A protocol error or an over-long query found by the parse, reported once
+    // the commands parsed before it have run.
+    let mut stop: Option<String> = None;
     loop {
-        let n = match try_recv(fd, &mut buf, chunk) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                // Nothing there yet: wait for readiness through the reactor, or
-                // for pushes (pub/sub messages) to write meanwhile. Zero the room
-                // we read into (safe code cannot hand out uninitialised memory);
-                // the adaptive size keeps that memset small.
-                let filled = buf.len();
-                buf.resize(filled + chunk, 0);
-                let read = {
-                    let read = stream.read(&mut buf[filled..]);
-                    let pushed = c.info.outbox.ready();
-                    // A read still pending when the outbox wins has consumed
-                    // nothing: glommio reads with plain recv(2) on readiness.
-                    match futures::future::select(pin!(read), pin!(pushed)).await {
-                        Either::Left((r, _)) => Some(r?),
-                        Either::Right(((), _)) => None,
-                    }
-                };
-                let Some(n) = read else {
-                    buf.truncate(filled);
-                    write_pushes(c, stream).await?;
-                    if c.info.killed.get() {
-                        return Ok(());
-                    }
-                    continue;
-                };
-                buf.truncate(filled + n);
-                n
+        // Commands left by a read whose replies passed the high-water mark run
+        // before anything more is read.
+        if cmds.is_empty() {
+            if let Some(e) = stop.take() {
+                if !e.is_empty() {
+                    c.reply().error(&e);
+                }
+                c.info.outbox.drain_into(&mut c.out);
+                stream.write_all(&c.out).await?;
+                return Ok(());
             }
-            Err(e) => return Err(e),
-        };
-        chunk = if n == chunk {
-            (chunk * 2).min(MAX_READ)
-        } else if n < chunk / 4 {
-            (chunk / 2).max(MIN_READ)
-        } else {
-            chunk
-        };
-        if n == 0 || c.info.killed.get() {
-            return Ok(());
+            if !read_more(c, stream, fd, &mut buf, &mut chunk).await? {
+                return Ok(());
+            }
+            match parser.parse(&mut buf, &mut cmds) {
+                Err(e) => stop = Some(format!("ERR Protocol error: {}", e.0)),
+                Ok(()) if buf.len() > limit => {
+                    warn!("closing client {}: query buffer over the limit", c.info.id);
+                    stop = Some(String::new());
+                }
+                Ok(()) => {}
+            }
         }
-        Stats::add(&c.shard.stats.net_in, n as u64);
-        c.info.last.set(Instant::now());
-        let parsed = parser.parse(&mut buf, &mut cmds);
         dispatch::execute(c, &mut cmds).await;
-        if let Err(e) = parsed {
-            c.reply().error(&format!("ERR Protocol error: {}", e.0));
-            c.quit = true;
-        } else if buf.len() > limit {
-            warn!("closing client {}: query buffer over the limit", c.info.id);
-            c.quit = true;
-        }
         c.info.outbox.drain_into(&mut c.out);
         if !c.out.is_empty() {
             Stats::add(&c.shard.stats.net_out, c.out.len() as u64);
@@ -253,5 +228,63 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
         // this client's next request has usually arrived and `try_recv` gets it
         // without a readiness round trip through io_uring.
         yield_now().await;
+    }
+}
+
+/// Reads what the client sent next into `buf`, writing any pushes that arrive
+/// while it waits. False when the client has gone (or was killed).
+async fn read_more(
+    c: &mut Client,
+    stream: &mut TcpStream,
+    fd: RawFd,
+    buf: &mut BytesMut,
+    chunk: &mut usize,
+) -> std::io::Result<bool> {
+    loop {
+        let n = match try_recv(fd, buf, *chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Nothing there yet: wait for readiness through the reactor, or
+                // for pushes (pub/sub messages) to write meanwhile. Zero the room
+                // we read into (safe code cannot hand out uninitialised memory);
+                // the adaptive size keeps that memset small.
+                let filled = buf.len();
+                buf.resize(filled + *chunk, 0);
+                let read = {
+                    let read = stream.read(&mut buf[filled..]);
+                    let pushed = c.info.outbox.ready();
+                    // A read still pending when the outbox wins has consumed
+                    // nothing: glommio reads with plain recv(2) on readiness.
+                    match futures::future::select(pin!(read), pin!(pushed)).await {
+                        Either::Left((r, _)) => Some(r?),
+                        Either::Right(((), _)) => None,
+                    }
+                };
+                let Some(n) = read else {
+                    buf.truncate(filled);
+                    write_pushes(c, stream).await?;
+                    if c.info.killed.get() {
+                        return Ok(false);
+                    }
+                    continue;
+                };
+                buf.truncate(filled + n);
+                n
+            }
+            Err(e) => return Err(e),
+        };
+        *chunk = if n == *chunk {
+            (*chunk * 2).min(MAX_READ)
+        } else if n < *chunk / 4 {
+            (*chunk / 2).max(MIN_READ)
+        } else {
+            *chunk
+        };
+        if n == 0 || c.info.killed.get() {
+            return Ok(false);
+        }
+        Stats::add(&c.shard.stats.net_in, n as u64);
+        c.info.last.set(Instant::now());
+        return Ok(true);
     }
 }

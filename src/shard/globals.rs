@@ -1,7 +1,7 @@
 //! Process-wide settings and counters shared by every shard. Holds no keyspace
 //! data: every key lives in exactly one shard's `Store`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -22,6 +22,9 @@ pub struct Globals {
     pub executable: String,
     /// Who subscribes to what on which shard (see `shard::pubsub`).
     pub pubsub: RwLock<super::pubsub::Registry>,
+    /// MONITOR clients per shard, and in all (see `shard::monitor`).
+    pub monitors: Vec<AtomicU32>,
+    pub monitors_total: AtomicUsize,
 }
 
 impl Globals {
@@ -41,6 +44,8 @@ impl Globals {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             pubsub: RwLock::new(super::pubsub::Registry::default()),
+            monitors: (0..nshards).map(|_| AtomicU32::new(0)).collect(),
+            monitors_total: AtomicUsize::new(0),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod blocking;
 pub mod expire;
 pub mod globals;
 pub mod locks;
+pub mod monitor;
 pub mod pubsub;
 pub mod slot;
 pub mod tx;
@@ -231,6 +232,8 @@ pub struct ClientInfo {
     pub blocked: Cell<bool>,
     /// Subscriptions (channels, patterns, shard channels), for CLIENT LIST.
     pub subs: Cell<[u32; 3]>,
+    /// A MONITOR client (CLIENT LIST's `O`).
+    pub monitor: Cell<bool>,
     /// Pushes waiting to be written (pub/sub messages).
     pub outbox: pubsub::Outbox,
 }
@@ -253,6 +256,8 @@ pub struct Shard {
     blocked: Cell<usize>,
     /// This shard's clients' subscriptions.
     subs: RefCell<pubsub::LocalSubs>,
+    /// This shard's MONITOR clients.
+    monitors: RefCell<Vec<u64>>,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -305,6 +310,7 @@ impl Shard {
             waits: RefCell::new(FxHashMap::default()),
             blocked: Cell::new(0),
             subs: RefCell::new(pubsub::LocalSubs::default()),
+            monitors: RefCell::new(Vec::new()),
             stats: Stats::default(),
             started: Instant::now(),
         });

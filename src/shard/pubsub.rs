@@ -234,6 +234,17 @@ impl Outbox {
         }
     }
 
+    /// Appends an already encoded frame (a MONITOR line) and wakes the connection.
+    pub fn raw(&self, ci: &ClientInfo, frame: &[u8]) {
+        if ci.killed.get() {
+            return;
+        }
+        self.buf.borrow_mut().extend_from_slice(frame);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
     pub fn set_limit(&self, bytes: usize) {
         self.limit.set(bytes);
     }

@@ -47,6 +47,9 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
     };
     let mut flags = String::new();
     let subs = ci.subs.get();
+    if ci.monitor.get() {
+        flags.push('O');
+    }
     if subs.iter().any(|&n| n > 0) {
         flags.push('P');
     }
@@ -276,6 +279,26 @@ conn_fn!(client_no_evict, |c, argv| {
     Ok(())
 });
 
+// CLIENT REPLY: OFF drops replies until ON; SKIP drops the next command's.
+// Neither OFF nor SKIP answers (`dispatch::route` drops the replies).
+conn_fn!(client_reply, |c, argv| {
+    if eq_ic(&argv[2], "ON") {
+        c.reply_off = false;
+        c.reply_skip = false;
+        c.reply_skip_next = false;
+        c.reply().ok();
+    } else if eq_ic(&argv[2], "OFF") {
+        c.reply_off = true;
+    } else if eq_ic(&argv[2], "SKIP") {
+        if !c.reply_off {
+            c.reply_skip_next = true;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+});
+
 conn_fn!(client_no_touch, |c, argv| {
     c.info.no_touch.set(on_off(&argv[2])?);
     c.reply().ok();
@@ -299,6 +322,8 @@ conn_fn!(client_help, |c, _argv| {
             "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
             "LIST [options ...]",
             "    Return information about client connections. Options: TYPE, ID.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "SETINFO <option> <value>",

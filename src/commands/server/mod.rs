@@ -109,6 +109,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(flag::LOADING | flag::STALE | flag::FAST)
         .tips(&["nondeterministic_output"])
         .doc("server", "2.6.0", "Returns the server time."),
+    CommandSpec::conn("monitor", 1, monitor).flags(ADMIN).doc(
+        "server",
+        "1.0.0",
+        "Listen for all requests received by the server in real time",
+    ),
     CommandSpec::conn("debug", -2, debug).flags(ADMIN).doc(
         "server",
         "1.0.0",
@@ -198,6 +203,14 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             "connection",
             "7.2.0",
             "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        ),
+    CommandSpec::conn("client|reply", 3, client_reply)
+        .flags(NS)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "3.2.0",
+            "Instruct the server whether to reply to commands",
         ),
     CommandSpec::conn("client|help", 2, client_help)
         .flags(flag::LOADING | flag::STALE)
@@ -320,8 +333,26 @@ conn_fn!(quit, |c, _argv| {
     Ok(())
 });
 
+// MONITOR: from now on every command of every client, as a line (see
+// `shard::monitor`). A second MONITOR is silently ignored, as in Redis.
+conn_fn!(monitor, |c, _argv| {
+    if c.exec_tx.is_some() {
+        return Err(CmdError::Static(
+            "ERR MONITOR isn't allowed for DENY BLOCKING client",
+        ));
+    }
+    if !c.info.monitor.get() {
+        c.start_monitor();
+        c.reply().ok();
+    }
+    Ok(())
+});
+
 conn_fn!(reset, |c, _argv| {
     c.unsubscribe_all();
+    c.stop_monitor();
+    c.reply_off = false;
+    c.reply_skip_next = false;
     c.multi = None;
     c.multi_dirty = false;
     c.db = 0;

@@ -1,0 +1,184 @@
+//! MONITOR, CLIENT REPLY and bounded reply memory against the real server,
+//! compared with redis-server where the bytes are deterministic.
+
+mod support;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{RawConn, encode_cmd, info, info_field, start_corekv, start_redis};
+
+fn s(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// A MONITOR line without its timestamp and client address (which differ
+/// between servers): `[<db>] "arg" ...`.
+fn strip(line: &[u8]) -> String {
+    let l = s(line);
+    let (head, rest) = l
+        .split_once(']')
+        .unwrap_or_else(|| panic!("not a monitor line: {l}"));
+    let db = head
+        .split_once('[')
+        .map_or("", |(_, d)| d)
+        .split(' ')
+        .next()
+        .unwrap_or("");
+    assert!(l.starts_with('+'), "{l}");
+    format!("[{db}]{}", rest.trim_end())
+}
+
+/// What a monitor sees of a fixed session (timestamps and ports removed).
+fn monitored(port: u16) -> Vec<String> {
+    let mut mon = RawConn::connect(port);
+    assert_eq!(s(&mon.cmd(&["MONITOR"])), "+OK\r\n");
+    let mut c = RawConn::connect(port);
+    let session: &[&[&str]] = &[
+        &["SET", "k", "a b\"c\nd\x01"],
+        &["GET", "k"],
+        &["AUTH", "nopass"],
+        &["AUTH", "user", "pw"],
+        &["HELLO", "2", "AUTH", "default", "pw"],
+        &["CONFIG", "GET", "maxmemory"],
+        &["NOSUCHCOMMAND"],
+        &["SET", "onlykey"],
+        &["MULTI"],
+        &["INCR", "n"],
+        &["EXEC"],
+        &["SELECT", "3"],
+        &["PING"],
+        &["SELECT", "0"],
+        &["LPUSH", "k", "x"],
+        &["DEL", "k", "n"],
+    ];
+    for cmd in session {
+        c.cmd(cmd);
+    }
+    // Everything the session fed arrives before this marker.
+    c.cmd(&["ECHO", "end"]);
+    let mut lines = Vec::new();
+    loop {
+        let l = strip(&mon.read_reply());
+        let end = l.ends_with("\"ECHO\" \"end\"");
+        lines.push(l);
+        if end {
+            return lines;
+        }
+        assert!(lines.len() < 100, "{lines:?}");
+    }
+}
+
+#[test]
+fn monitor_lines_match_redis() {
+    let srv = start_corekv(2);
+    let ours = monitored(srv.port);
+    if let Some(redis) = start_redis() {
+        assert_eq!(ours, monitored(redis.port));
+    }
+    assert_eq!(ours[0], "[0] \"SET\" \"k\" \"a b\\\"c\\nd\\x01\"");
+    assert!(ours.contains(&"[0] \"AUTH\" \"(redacted)\" \"(redacted)\"".to_string()));
+    // A monitor sees commands of clients on every shard; RESET ends it.
+    let mut mon = RawConn::connect(srv.port);
+    mon.cmd(&["MONITOR"]);
+    let others: Vec<RawConn> = (0..6).map(|_| RawConn::connect(srv.port)).collect();
+    for (i, mut c) in others.into_iter().enumerate() {
+        c.cmd(&["ECHO", &i.to_string()]);
+        assert_eq!(strip(&mon.read_reply()), format!("[0] \"ECHO\" \"{i}\""));
+    }
+    let list = s(&RawConn::connect(srv.port).cmd(&["CLIENT", "LIST"]));
+    assert!(list.contains(" flags=O "), "{list}");
+    assert_eq!(s(&mon.cmd(&["RESET"])), "+RESET\r\n");
+    let mut c = RawConn::connect(srv.port);
+    c.cmd(&["ECHO", "unseen"]);
+    assert_eq!(s(&mon.cmd(&["PING"])), "+PONG\r\n");
+}
+
+/// CLIENT REPLY OFF / SKIP / ON, with pipelined commands on every shard's
+/// keys in between.
+fn reply_session(port: u16) -> Vec<u8> {
+    let mut c = RawConn::connect(port);
+    let mut pipe = Vec::new();
+    for cmd in [
+        &["SET", "a", "1"][..],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["GET", "a"],
+        &["SET", "b", "2"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["GET", "b"],
+        &["MGET", "a", "b", "c"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["NOSUCH"],
+        &["CLIENT", "REPLY", "ON"],
+        &["MGET", "a", "b"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["CLIENT", "REPLY", "ON"],
+        &["CLIENT", "REPLY", "MAYBE"],
+        &["DEL", "a", "b"],
+    ] {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        pipe.extend(encode_cmd(&args));
+    }
+    c.send(&pipe);
+    let mut out = Vec::new();
+    for _ in 0..6 {
+        out.extend(c.read_reply());
+    }
+    out
+}
+
+#[test]
+fn client_reply_matches_redis() {
+    let srv = start_corekv(2);
+    let ours = reply_session(srv.port);
+    assert_eq!(
+        s(&ours),
+        "+OK\r\n+OK\r\n+OK\r\n*2\r\n$1\r\n1\r\n$1\r\n2\r\n+OK\r\n-ERR syntax error\r\n"
+    );
+    if let Some(redis) = start_redis() {
+        assert_eq!(s(&ours), s(&reply_session(redis.port)));
+    }
+}
+
+/// The server's resident memory as INFO reports it.
+fn rss(c: &mut RawConn) -> u64 {
+    info_field(&info(c, "memory"), "used_memory_rss")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory_rss")
+}
+
+#[test]
+fn replies_of_one_read_are_written_as_they_come() {
+    let srv = start_corekv(1);
+    let mut c = RawConn::connect(srv.port);
+    // A 100k-element list: each LRANGE reply is about 1.3 MB.
+    for chunk in 0..10 {
+        let mut args: Vec<String> = vec!["RPUSH".into(), "big".into()];
+        args.extend((0..10_000).map(|i| format!("element-{chunk}-{i:05}")));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        c.cmd(&a);
+    }
+    let before = rss(&mut c);
+    // 100 LRANGEs in one write ask for 130 MB of replies; a reader that does
+    // not read yet must not make the server hold them all.
+    let mut slow = RawConn::connect(srv.port);
+    let mut pipe = Vec::new();
+    for _ in 0..100 {
+        pipe.extend(encode_cmd(&[b"LRANGE", b"big", b"0", b"-1"]));
+    }
+    slow.send(&pipe);
+    thread::sleep(Duration::from_millis(500));
+    let during = rss(&mut c);
+    assert!(
+        during < before + 40 * 1024 * 1024,
+        "RSS grew from {before} to {during} while the reader did not read"
+    );
+    // Everything still arrives, in order, once the client reads.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for i in 0..100 {
+        let r = slow.read_reply();
+        assert!(r.starts_with(b"*100000\r\n"), "reply {i}");
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(s(&slow.cmd(&["PING"])), "+PONG\r\n");
+}
