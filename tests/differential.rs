@@ -2522,3 +2522,132 @@ fn corpus_tokenizer() {
     assert!(tokenize(r#""open"#).is_err());
     assert!(tokenize(r#""a"b"#).is_err());
 }
+
+/// Notifications redis-server sent the event comparison, over all corpora.
+static EVENTS_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Shard counts of the corekv instances the keyspace-event comparison runs on.
+const EVENT_SHARDS: &[usize] = &[1, 3];
+
+/// Every keyspace notification a subscriber to `__key*@*__:*` received until
+/// the end marker: per `__keyspace@…` channel the events in order (one key
+/// lives on one shard, so its events are ordered), per `__keyevent@…`
+/// channel the keys as a sorted list (events of different shards interleave
+/// freely).
+fn collect_events(sub: &mut RawConn) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut by_channel: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    loop {
+        let msg = sub.read_reply();
+        let Some((_, parts)) = support::split_aggregate(&msg) else {
+            panic!("not a push: {}", render_reply(&msg));
+        };
+        // Each part is a bulk string: `$<n>\r\n<bytes>\r\n`.
+        let text: Vec<String> = parts
+            .iter()
+            .map(|p| {
+                let start = p.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
+                String::from_utf8_lossy(&p[start..p.len().saturating_sub(2).max(start)])
+                    .into_owned()
+            })
+            .collect();
+        if text.len() != 4 {
+            continue;
+        }
+        let (channel, payload) = (text[2].clone(), text[3].clone());
+        if channel == "__keyspace@99__:end" {
+            break;
+        }
+        by_channel.entry(channel).or_default().push(payload);
+    }
+    for (channel, v) in by_channel.iter_mut() {
+        if channel.starts_with("__keyevent@") {
+            v.sort();
+        }
+    }
+    by_channel
+}
+
+/// Runs one corpus file with notifications on, on both servers, and compares
+/// the notifications.
+fn events_of_corpus(servers: &Servers, path: &Path) -> Vec<String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut subs = Vec::new();
+    for port in [servers.corekv.port, servers.redis.port] {
+        let mut c = RawConn::connect(port);
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+            b"+OK\r\n"
+        );
+        let mut sub = RawConn::connect(port);
+        sub.cmd(&["PSUBSCRIBE", "__key*@*__:*"]);
+        subs.push(sub);
+    }
+    // Reply differences are `corpus_matches_redis`'s to report.
+    let _ = run_corpus(servers, path);
+    // Let expiring keys expire on both, and notifications queued for other
+    // shards arrive, before the end marker.
+    thread::sleep(Duration::from_millis(500));
+    let mut got = Vec::new();
+    for (port, sub) in [servers.corekv.port, servers.redis.port]
+        .into_iter()
+        .zip(&mut subs)
+    {
+        let mut c = RawConn::connect(port);
+        c.cmd(&["PUBLISH", "__keyspace@99__:end", "end"]);
+        got.push(collect_events(sub));
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    }
+    let (ours, theirs) = (&got[0], &got[1]);
+    let mut mismatches = Vec::new();
+    let seen: usize = theirs.values().map(Vec::len).sum();
+    EVENTS_SEEN.fetch_add(seen, std::sync::atomic::Ordering::Relaxed);
+    let channels: std::collections::BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+    for ch in channels {
+        let (a, b) = (ours.get(ch), theirs.get(ch));
+        if a != b {
+            mismatches.push(format!(
+                "{name}: {ch}: corekv {:?} redis {:?}",
+                a.map(|v| v.join(" ")),
+                b.map(|v| v.join(" "))
+            ));
+        }
+    }
+    mismatches
+}
+
+#[test]
+fn keyspace_events_match_redis() {
+    let Some(pairs) = start_servers(EVENT_SHARDS) else {
+        return;
+    };
+    // protocol.txt runs CLIENT KILL TYPE pubsub, which (rightly) cuts off the
+    // subscriber that watches the events.
+    let files: Vec<PathBuf> = corpus_files()
+        .into_iter()
+        .filter(|p| !p.ends_with("protocol.txt"))
+        .collect();
+    let mismatches = on_every_pair(&pairs, |servers| {
+        files
+            .iter()
+            .flat_map(|path| {
+                catch_unwind(AssertUnwindSafe(|| events_of_corpus(servers, path))).unwrap_or_else(
+                    |p| {
+                        vec![format!(
+                            "{}: aborted: {}",
+                            path.display(),
+                            panic_message(p.as_ref())
+                        )]
+                    },
+                )
+            })
+            .collect()
+    });
+    report("keyspace event", &mismatches);
+    // The comparison saw Redis raise events: a run where nothing was
+    // received does not pass.
+    let seen = EVENTS_SEEN.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(seen > 1000, "only {seen} keyspace events seen");
+}

@@ -218,6 +218,16 @@ fn session(port: u16, resp3: bool) -> Vec<String> {
     log("ping after reset", sub.cmd(&["PING"]));
     log("publish after reset", publ.cmd(&["PUBLISH", "x", "gone"]));
     log("del", publ.cmd(&["DEL", "k"]));
+    for v in ["Elg$", "KEA", "AKEmn", "Kq", "xK", ""] {
+        log(
+            "events set",
+            publ.cmd(&["CONFIG", "SET", "notify-keyspace-events", v]),
+        );
+        log(
+            "events get",
+            publ.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        );
+    }
     out
 }
 
@@ -357,4 +367,50 @@ fn redis_crate_pubsub_works() {
     );
     pubsub.unsubscribe("events").expect("unsubscribe");
     pubsub.punsubscribe("ev*").expect("punsubscribe");
+}
+
+#[test]
+fn keyspace_notifications_reach_every_shard() {
+    let srv = start_corekv(3);
+    let mut ctl = RawConn::connect(srv.port);
+    assert_eq!(
+        s(&ctl.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"])),
+        "+OK\r\n"
+    );
+    let mut subs = conns_on_every_shard(srv.port, 3);
+    for c in subs.iter_mut() {
+        c.cmd(&["SUBSCRIBE", "__keyevent@0__:expired", "__keyevent@0__:set"]);
+        c.read_reply();
+    }
+    // One key per shard, written from one connection, expiring on its own
+    // (active expiry) or when read (lazy expiry): each event reaches every
+    // subscriber exactly once.
+    let keys = support::keys_on_each_shard("ev:", 3);
+    for k in &keys {
+        assert_eq!(s(&ctl.cmd(&["SET", k, "v", "PX", "30"])), "+OK\r\n");
+    }
+    thread::sleep(Duration::from_millis(60));
+    for k in &keys {
+        assert_eq!(s(&ctl.cmd(&["GET", k])), "$-1\r\n");
+    }
+    for c in subs.iter_mut() {
+        let mut set = Vec::new();
+        let mut expired = Vec::new();
+        while set.len() + expired.len() < 2 * keys.len() {
+            let m = s(&c.read_reply());
+            let key = m.rsplit("\r\n").nth(1).unwrap_or("").to_string();
+            if m.contains("__keyevent@0__:set") {
+                set.push(key);
+            } else {
+                expired.push(key);
+            }
+        }
+        set.sort();
+        expired.sort();
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(set, want);
+        assert_eq!(expired, want);
+    }
+    assert_eq!(s(&ctl.cmd(&["PING"])), "+PONG\r\n");
 }

@@ -26,6 +26,7 @@ use crate::shard::Shard;
 use crate::shard::blocking::{WaitSlot, register, unregister};
 use crate::shard::locks::{LockKey, LockSet};
 use crate::store::list::List;
+use crate::store::notify::{class as ev, notify};
 use crate::store::{Db, Store, Value, now_ms};
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -316,7 +317,36 @@ fn dest_ok(d: &mut Db, key: &[u8], now: u64) -> Result<(), CmdError> {
 }
 
 /// Pops what `op` asks from `key` (checked ready), deleting the key once empty.
+/// Pops for `op` and raises its events; a move raises them after its push, as
+/// Redis does (see [`push_dest`]), so it calls [`pop_quietly`].
 fn pop(d: &mut Db, key: &[u8], now: u64, op: &Op) -> Popped {
+    let (popped, emptied) = pop_quietly(d, key, now, op);
+    popped_events(d, key, op, &popped, emptied);
+    popped
+}
+
+/// The events of a pop: `lpop`/`rpop`/`zpopmin`/`zpopmax`, then `del` if it
+/// emptied the key.
+fn popped_events(d: &Db, key: &[u8], op: &Op, popped: &Popped, emptied: bool) {
+    let some = match popped {
+        Popped::Values(v) => !v.is_empty(),
+        Popped::Scored(v) => !v.is_empty(),
+    };
+    if !some {
+        return;
+    }
+    let (class, event) = match op {
+        Op::ListPop { left, .. } => (ev::LIST, if *left { "lpop" } else { "rpop" }),
+        Op::Move { from_left, .. } => (ev::LIST, if *from_left { "lpop" } else { "rpop" }),
+        Op::ZPop { max, .. } => (ev::ZSET, if *max { "zpopmax" } else { "zpopmin" }),
+    };
+    notify(d.id as usize, class, event, key);
+    if emptied {
+        notify(d.id as usize, ev::GENERIC, "del", key);
+    }
+}
+
+fn pop_quietly(d: &mut Db, key: &[u8], now: u64, op: &Op) -> (Popped, bool) {
     let mut emptied = false;
     let popped = match (d.get(key, now).map(|e| &mut e.value), op) {
         (Some(Value::List(l)), Op::ListPop { left, count, .. }) => {
@@ -349,7 +379,7 @@ fn pop(d: &mut Db, key: &[u8], now: u64, op: &Op) -> Popped {
     if emptied {
         d.remove(key);
     }
-    popped
+    (popped, emptied)
 }
 
 fn push_dest(d: &mut Db, dest: &[u8], now: u64, to_left: bool, popped: &Popped) {
@@ -361,6 +391,14 @@ fn push_dest(d: &mut Db, dest: &[u8], now: u64, to_left: bool, popped: &Popped) 
         for v in vals {
             l.push(to_left, v);
         }
+    }
+    if !vals.is_empty() {
+        notify(
+            d.id as usize,
+            ev::LIST,
+            if to_left { "lpush" } else { "rpush" },
+            dest,
+        );
     }
 }
 
@@ -438,10 +476,15 @@ fn attempt_local(
     if let Op::Move { dest, .. } = op {
         dest_ok(d, dest, now)?;
     }
-    let popped = pop(d, &key, now, op);
-    if let Op::Move { dest, to_left, .. } = op {
-        push_dest(d, dest, now, *to_left, &popped);
-    }
+    let popped = match op {
+        Op::Move { dest, to_left, .. } => {
+            let (popped, emptied) = pop_quietly(d, &key, now, op);
+            push_dest(d, dest, now, *to_left, &popped);
+            popped_events(d, &key, op, &popped, emptied);
+            popped
+        }
+        _ => pop(d, &key, now, op),
+    };
     if let Some(id) = reg.unregister {
         unregister(st, db, keys, id);
     }

@@ -13,6 +13,7 @@ use crate::num::{LongDoubleError, add_long_double, parse_cursor, rand};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Stats;
 use crate::store::hash::Hash;
+use crate::store::notify::{class as ev, notify};
 use crate::store::{Db, Value, clock};
 use crate::util::glob_match;
 
@@ -161,6 +162,7 @@ fn hset_generic(ex: &mut Exec, a: &mut Args, name: &str) -> CmdResult {
     for p in pairs.chunks_exact(2) {
         created += h.set(&p[0], &p[1]) as usize;
     }
+    notify(ex.db, ev::HASH, "hset", key);
     if name == "hset" {
         ex.reply.int(created as i64);
     } else {
@@ -178,6 +180,9 @@ fn hsetnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
     // Redis 7.0 checks the lengths only when it sets: an existing field leaves a
     // listpack alone, however long the refused value.
     let set = !h.contains(field) && h.set(field, value);
+    if set {
+        notify(ex.db, ev::HASH, "hset", key);
+    }
     ex.reply.int(set as i64);
     Ok(())
 }
@@ -301,6 +306,7 @@ fn hincrby(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let new = cur.checked_add(incr).ok_or(CmdError::Overflow)?;
     let mut b = itoa::Buffer::new();
     h.set(field, b.format(new).as_bytes());
+    notify(ex.db, ev::HASH, "hincrby", key);
     ex.reply.int(new);
     Ok(())
 }
@@ -340,6 +346,7 @@ fn hincrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
         }
     })?;
     h.set(field, &new);
+    notify(ex.db, ev::HASH, "hincrbyfloat", key);
     ex.reply.bulk(&new);
     Ok(())
 }

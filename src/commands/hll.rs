@@ -10,6 +10,7 @@ use super::{Args, CmdError, CmdResult, Exec};
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::store::hll::{self, HllError, REGISTERS};
+use crate::store::notify::{class as ev, notify};
 use crate::store::{Db, Entry, Value};
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -86,6 +87,7 @@ fn pfadd(ex: &mut Exec, a: &mut Args) -> CmdResult {
     }
     if updated {
         hll::invalidate(s);
+        notify(ex.db, ev::STRING, "pfadd", key);
     }
     ex.reply.int(updated as i64);
     Ok(())
@@ -135,6 +137,7 @@ fn pfmerge(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let current = db.peek(dest, now).and_then(|e| e.value.as_str().cloned());
     let merged = hll::merge_dest(current, &max, dense).map_err(hll_err)?;
     store_dest(db, dest, now, merged);
+    notify(ex.db, ev::STRING, "pfadd", dest);
     ex.reply.ok();
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::num::parse_cursor;
 use crate::protocol::parse_i64;
 use crate::shard::locks::LockSet;
+use crate::store::notify::{class as ev, notify};
 use crate::store::{Db, Entry, NUM_DBS, now_ms};
 use crate::util::glob_match;
 
@@ -270,7 +271,13 @@ fn del(ex: &mut Exec, a: &mut Args) -> CmdResult {
 pub fn op_del(db: &mut Db, keys: &[Bytes]) -> i64 {
     let now = now_ms();
     keys.iter()
-        .filter(|k| db.peek(k, now).is_some() && db.remove(k).is_some())
+        .filter(|k| {
+            let gone = db.peek(k, now).is_some() && db.remove(k).is_some();
+            if gone {
+                notify(db.id as usize, ev::GENERIC, "del", k);
+            }
+            gone
+        })
         .count() as i64
 }
 
@@ -363,8 +370,10 @@ fn expire_generic(
     }
     if when <= now as i64 {
         db.remove(key);
+        notify(db.id as usize, ev::GENERIC, "del", key);
     } else {
         db.set_expire(key, when as u64);
+        notify(db.id as usize, ev::GENERIC, "expire", key);
     }
     ex.reply.int(1);
     Ok(())
@@ -425,6 +434,7 @@ fn persist(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let had = db.get(key, now).is_some_and(|e| e.expire_at != 0);
     if had {
         db.set_expire(key, 0);
+        notify(db.id as usize, ev::GENERIC, "persist", key);
     }
     ex.reply.int(had as i64);
     Ok(())
@@ -451,6 +461,8 @@ fn rename_local(ex: &mut Exec, a: &mut Args, nx: bool) -> CmdResult {
     }
     if let Some(e) = db.remove(src) {
         db.set_entry(dst, e);
+        notify(db.id as usize, ev::GENERIC, "rename_from", src);
+        notify(db.id as usize, ev::GENERIC, "rename_to", dst);
     }
     if nx {
         ex.reply.int(1);
@@ -521,6 +533,7 @@ fn copy(ex: &mut Exec, a: &mut Args) -> CmdResult {
         return Ok(());
     }
     target.set_entry(dst, e);
+    notify(to_db, ev::GENERIC, "copy_to", dst);
     ex.reply.int(1);
     Ok(())
 }
@@ -545,6 +558,8 @@ fn move_cmd(ex: &mut Exec, a: &mut Args) -> CmdResult {
     }
     if let Some(e) = ex.db().remove(key) {
         ex.store.dbs[to].set_entry(key, e);
+        notify(ex.db, ev::GENERIC, "move_from", key);
+        notify(to, ev::GENERIC, "move_to", key);
     }
     ex.reply.int(1);
     Ok(())

@@ -6,6 +6,7 @@
 //! straight out of the list's buffers. (LMOVE, LMPOP and the blocking pops live in
 //! `blocking.rs`.)
 
+use crate::store::notify::{class as ev, notify};
 use bytes::BufMut;
 
 use super::args::eq_ic;
@@ -169,6 +170,7 @@ fn write_bulks<'a>(reply: &mut Reply, n: usize, items: impl Iterator<Item = &'a 
 fn drop_if_empty(db: &mut Db, key: &[u8], empty: bool) {
     if empty {
         db.remove(key);
+        notify(db.id as usize, ev::GENERIC, "del", key);
     }
 }
 
@@ -196,6 +198,7 @@ fn push_generic(ex: &mut Exec, a: &mut Args, left: bool, existing_only: bool) ->
         list.push(left, v);
     }
     let n = list.len();
+    notify(ex.db, ev::LIST, if left { "lpush" } else { "rpush" }, key);
     ex.reply.int(n as i64);
     Ok(())
 }
@@ -256,6 +259,12 @@ fn pop_generic(ex: &mut Exec, a: &mut Args, left: bool, name: &str) -> CmdResult
         }
     }
     let empty = list.is_empty();
+    notify(
+        db.id as usize,
+        ev::LIST,
+        if left { "lpop" } else { "rpop" },
+        key,
+    );
     drop_if_empty(db, key, empty);
     Ok(())
 }
@@ -330,6 +339,7 @@ fn lset(ex: &mut Exec, a: &mut Args) -> CmdResult {
         return Err(CmdError::Static("ERR index out of range"));
     }
     list.set(i as usize, v);
+    notify(ex.db, ev::LIST, "lset", key);
     ex.reply.ok();
     Ok(())
 }
@@ -352,6 +362,7 @@ fn linsert(ex: &mut Exec, a: &mut Args) -> CmdResult {
     };
     if list.insert(pivot, after, v) {
         let n = list.len();
+        notify(ex.db, ev::LIST, "linsert", key);
         ex.reply.int(n as i64);
     } else {
         ex.reply.int(-1);
@@ -371,6 +382,9 @@ fn lrem(ex: &mut Exec, a: &mut Args) -> CmdResult {
     };
     let removed = list.remove(v, count);
     let empty = list.is_empty();
+    if removed > 0 {
+        notify(db.id as usize, ev::LIST, "lrem", key);
+    }
     drop_if_empty(db, key, empty);
     ex.reply.int(removed as i64);
     Ok(())
@@ -388,6 +402,7 @@ fn ltrim(ex: &mut Exec, a: &mut Args) -> CmdResult {
             Some((s, e)) => list.trim(s, len - e - 1),
         }
         let empty = list.is_empty();
+        notify(db.id as usize, ev::LIST, "ltrim", key);
         drop_if_empty(db, key, empty);
     }
     ex.reply.ok();

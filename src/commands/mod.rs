@@ -23,6 +23,7 @@ pub use crate::dispatch::{Args, CmdError, CmdResult, CommandSpec, Exec, args, ta
 
 use crate::shard::Stats;
 use crate::store::hash::Hash;
+use crate::store::notify::{class as ev, notify};
 use crate::store::set::Set;
 use crate::store::zset::ZSet;
 use crate::store::{Db, Typed};
@@ -87,11 +88,14 @@ pub fn lookup_read<'a, T: Typed>(
 
 /// A collection whose members HDEL, SREM and ZREM remove one by one.
 pub trait Members: Typed {
+    /// The keyspace event of a removal: (class, name).
+    const REMOVED: (u32, &'static str);
     fn remove_member(&mut self, m: &[u8]) -> bool;
     fn is_empty(&self) -> bool;
 }
 
 impl Members for Hash {
+    const REMOVED: (u32, &'static str) = (ev::HASH, "hdel");
     fn remove_member(&mut self, m: &[u8]) -> bool {
         self.remove(m)
     }
@@ -101,6 +105,7 @@ impl Members for Hash {
 }
 
 impl Members for Set {
+    const REMOVED: (u32, &'static str) = (ev::SET, "srem");
     fn remove_member(&mut self, m: &[u8]) -> bool {
         self.remove(m)
     }
@@ -110,6 +115,7 @@ impl Members for Set {
 }
 
 impl Members for ZSet {
+    const REMOVED: (u32, &'static str) = (ev::ZSET, "zrem");
     fn remove_member(&mut self, m: &[u8]) -> bool {
         self.remove(m).is_some()
     }
@@ -134,8 +140,12 @@ pub fn remove_members<C: Members>(ex: &mut Exec, a: &mut Args) -> CmdResult {
         }
         removed += i64::from(c.remove_member(m));
     }
+    if removed > 0 {
+        notify(ex.db, C::REMOVED.0, C::REMOVED.1, key);
+    }
     if c.is_empty() {
         db.remove(key);
+        notify(ex.db, ev::GENERIC, "del", key);
     }
     ex.reply.int(removed);
     Ok(())

@@ -5,6 +5,7 @@
 //! runs the same handler. SMOVE moves one member with its own two-shard
 //! coordinator, so no client sees a partial result either way.
 
+use crate::store::notify::{class as ev, notify};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
@@ -297,12 +298,15 @@ fn load_sets<'a>(
 }
 
 /// Stores a computed set at `dest` (deleting it when empty); returns its size.
-fn store_result(db: &mut Db, dest: &[u8], result: Set) -> usize {
+fn store_result(db: &mut Db, dest: &[u8], result: Set, event: &'static str) -> usize {
     let n = result.len();
     if n == 0 {
-        db.remove(dest);
+        if db.remove(dest).is_some() {
+            notify(db.id as usize, ev::GENERIC, "del", dest);
+        }
     } else {
         db.set(dest, Value::Set(result));
+        notify(db.id as usize, ev::SET, event, dest);
     }
     n
 }
@@ -315,6 +319,9 @@ fn sadd(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let key = a.next()?;
     let s = set_for_write(&mut ex.store.dbs[ex.db], key, ex.now)?;
     let added = a.rest().iter().filter(|m| s.insert(m)).count();
+    if added > 0 {
+        notify(ex.db, ev::SET, "sadd", key);
+    }
     ex.reply.int(added as i64);
     Ok(())
 }
@@ -381,6 +388,9 @@ fn spop(ex: &mut Exec, a: &mut Args) -> CmdResult {
         return Ok(());
     };
     let take_all = matches!(count, Some(n) if n > 0 && n >= s.len());
+    if count != Some(0) {
+        notify(ex.db, ev::SET, "spop", key);
+    }
     match count {
         None => match s.pop_random(&mut rand) {
             Some(m) => ex.reply.bulk(&m),
@@ -395,6 +405,7 @@ fn spop(ex: &mut Exec, a: &mut Args) -> CmdResult {
     }
     if take_all || s.is_empty() {
         db.remove(key);
+        notify(db.id as usize, ev::GENERIC, "del", key);
     }
     Ok(())
 }
@@ -524,10 +535,14 @@ fn smove(ex: &mut Exec, a: &mut Args) -> CmdResult {
         ex.reply.int(0);
         return Ok(());
     }
+    notify(ex.db, ev::SET, "srem", src);
     if s.is_empty() {
         db.remove(src);
+        notify(db.id as usize, ev::GENERIC, "del", src);
     }
-    set_for_write(db, dst, now)?.insert(m);
+    if set_for_write(db, dst, now)?.insert(m) {
+        notify(db.id as usize, ev::SET, "sadd", dst);
+    }
     ex.reply.int(1);
     Ok(())
 }
@@ -544,7 +559,12 @@ fn setop_store(ex: &mut Exec, a: &mut Args, op: SetOp) -> CmdResult {
     let db = &mut ex.store.dbs[ex.db];
     let sets = load_sets(db, a.rest(), ex.now)?;
     let result = combine(op, &sets);
-    let n = store_result(db, dest, result);
+    let event = match op {
+        SetOp::Inter => "sinterstore",
+        SetOp::Union => "sunionstore",
+        SetOp::Diff => "sdiffstore",
+    };
+    let n = store_result(db, dest, result, event);
     ex.reply.int(n as i64);
     Ok(())
 }
@@ -668,12 +688,16 @@ fn smove_across<'a>(
                 if s == s_src {
                     if let Ok(Some(set)) = get_set(d, &src, now) {
                         set.remove(&member);
+                        notify(db, ev::SET, "srem", &src);
                         if set.is_empty() {
                             d.remove(&src);
+                            notify(db, ev::GENERIC, "del", &src);
                         }
                     }
-                } else if let Ok(set) = set_for_write(d, &dst, now) {
-                    set.insert(&member);
+                } else if let Ok(set) = set_for_write(d, &dst, now)
+                    && set.insert(&member)
+                {
+                    notify(db, ev::SET, "sadd", &dst);
                 }
             }
         })

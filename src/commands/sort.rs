@@ -6,6 +6,7 @@
 //! server always, otherwise when the pattern carries a hash tag (`w_{user}*`)
 //! that maps to that shard. `STORE` may name a key on any shard.
 
+use crate::store::notify::{class as ev, notify};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
@@ -321,9 +322,14 @@ fn sort_generic(ex: &mut Exec, a: &mut Args, ro: bool) -> CmdResult {
         Some(dest) => {
             let n = vals.len() as i64;
             match stored(vals) {
-                Some(v) => ex.db().set(dest, v),
+                Some(v) => {
+                    ex.db().set(dest, v);
+                    notify(ex.db, ev::LIST, "sortstore", dest);
+                }
                 None => {
-                    ex.db().remove(dest);
+                    if ex.db().remove(dest).is_some() {
+                        notify(ex.db, ev::GENERIC, "del", dest);
+                    }
                 }
             }
             ex.reply.int(n);
@@ -376,7 +382,8 @@ fn sort_across<'a>(
         let dest_shard = store_pos(argv)
             .and_then(|p| groups.owner_at(p))
             .unwrap_or(c.shard.id);
-        store_and_release(c, tx, (&dest, dest_shard), stored(vals)).await;
+        let event = (ev::LIST, "sortstore");
+        store_and_release(c, tx, (&dest, dest_shard), stored(vals), event).await;
         c.reply().int(n);
         Ok(())
     })

@@ -13,6 +13,7 @@ use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::num::{LongDoubleError, add_long_double};
 use crate::protocol::parse_i64;
+use crate::store::notify::{class as ev, notify};
 use crate::store::{Db, Entry, Value};
 
 /// Redis's `proto-max-bulk-len`: the largest string a command may build.
@@ -330,6 +331,10 @@ fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
         Some(p) => db.replace_at(p, entry),
         None => db.set_entry(key, entry),
     }
+    notify(ex.db, ev::STRING, "set", key);
+    if at.is_some() {
+        notify(ex.db, ev::GENERIC, "expire", key);
+    }
     if !get {
         ex.reply.ok();
     }
@@ -344,6 +349,7 @@ fn setnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
         ex.reply.int(0);
     } else {
         db.set(key, Value::Str(val.to_vec()));
+        notify(ex.db, ev::STRING, "set", key);
         ex.reply.int(1);
     }
     Ok(())
@@ -355,6 +361,8 @@ fn setex_generic(ex: &mut Exec, a: &mut Args, unit: ExpUnit, name: &str) -> CmdR
     let mut e = Entry::new(Value::Str(val.to_vec()));
     e.expire_at = at;
     ex.db().set_entry(key, e);
+    notify(ex.db, ev::STRING, "set", key);
+    notify(ex.db, ev::GENERIC, "expire", key);
     ex.reply.ok();
     Ok(())
 }
@@ -376,6 +384,7 @@ fn getset(ex: &mut Exec, a: &mut Args) -> CmdResult {
         None => ex.reply.null(),
     }
     db.set(key, Value::Str(val.to_vec()));
+    notify(ex.db, ev::STRING, "set", key);
     Ok(())
 }
 
@@ -391,6 +400,7 @@ fn getdel(ex: &mut Exec, a: &mut Args) -> CmdResult {
         }
     }
     db.remove(key);
+    notify(ex.db, ev::GENERIC, "del", key);
     Ok(())
 }
 
@@ -429,12 +439,15 @@ fn getex(ex: &mut Exec, a: &mut Args) -> CmdResult {
     match at {
         Some(at) if at <= now => {
             db.remove(key);
+            notify(ex.db, ev::GENERIC, "del", key);
         }
         Some(at) => {
             db.set_expire(key, at);
+            notify(ex.db, ev::GENERIC, "expire", key);
         }
-        None if persist => {
+        None if persist && db.peek(key, now).is_some_and(|e| e.expire_at != 0) => {
             db.set_expire(key, 0);
+            notify(ex.db, ev::GENERIC, "persist", key);
         }
         None => {}
     }
@@ -471,6 +484,9 @@ fn mset(ex: &mut Exec, a: &mut Args) -> CmdResult {
     for kv in a.rest().chunks(2) {
         db.set(&kv[0], Value::Str(kv[1].to_vec()));
     }
+    for kv in a.rest().chunks(2) {
+        notify(ex.db, ev::STRING, "set", &kv[0]);
+    }
     ex.reply.ok();
     Ok(())
 }
@@ -485,6 +501,9 @@ fn msetnx(ex: &mut Exec, a: &mut Args) -> CmdResult {
     }
     for kv in a.rest().chunks(2) {
         db.set(&kv[0], Value::Str(kv[1].to_vec()));
+    }
+    for kv in a.rest().chunks(2) {
+        notify(ex.db, ev::STRING, "set", &kv[0]);
     }
     ex.reply.int(1);
     Ok(())
@@ -516,6 +535,7 @@ fn append(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let s = str_mut(e);
     s.extend_from_slice(val);
     let n = s.len();
+    notify(ex.db, ev::STRING, "append", key);
     ex.reply.int(n as i64);
     Ok(())
 }
@@ -593,6 +613,7 @@ fn setrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
     }
     s[offset..offset + val.len()].copy_from_slice(val);
     let n = s.len();
+    notify(ex.db, ev::STRING, "setrange", key);
     ex.reply.int(n as i64);
     Ok(())
 }
@@ -621,6 +642,7 @@ fn incr_generic(ex: &mut Exec, key: &[u8], by: i64) -> CmdResult {
         }
         None => db.set(key, Value::Str(text.to_vec())),
     }
+    notify(ex.db, ev::STRING, "incrby", key);
     ex.reply.int(new);
     Ok(())
 }
@@ -672,6 +694,7 @@ fn incrbyfloat(ex: &mut Exec, a: &mut Args) -> CmdResult {
         }
         None => db.set(key, Value::Str(new.clone())),
     }
+    notify(ex.db, ev::STRING, "incrbyfloat", key);
     ex.reply.bulk(&new);
     Ok(())
 }
@@ -786,9 +809,13 @@ fn setbit(ex: &mut Exec, a: &mut Args) -> CmdResult {
         }
     };
     let now = ex.now;
-    let (e, _) = write_str(ex.db(), key, now)?;
+    let (e, created) = write_str(ex.db(), key, now)?;
     e.set_raw(true);
+    let len = str_mut(e).len();
     let old = bits::setbit(str_mut(e), offset, on);
+    if created || str_mut(e).len() != len || (old != 0) != on {
+        notify(ex.db, ev::STRING, "setbit", key);
+    }
     ex.reply.int(old as i64);
     Ok(())
 }
@@ -881,11 +908,14 @@ fn bitop_parse(a: &mut Args) -> Result<bits::BitOp, CmdError> {
 fn bitop_store(db: &mut Db, dest: &[u8], result: Vec<u8>) -> i64 {
     let n = result.len() as i64;
     if result.is_empty() {
-        db.remove(dest);
+        if db.remove(dest).is_some() {
+            notify(db.id as usize, ev::GENERIC, "del", dest);
+        }
     } else {
         let mut e = Entry::new(Value::Str(result));
         e.set_raw(true);
         db.set_entry(dest, e);
+        notify(db.id as usize, ev::STRING, "set", dest);
     }
     n
 }
@@ -920,9 +950,14 @@ fn bitfield_generic(ex: &mut Exec, a: &mut Args, ro: bool) -> CmdResult {
             return Err(TOO_BIG);
         }
         read_str(db, key, now)?;
-        let (e, _) = write_str(db, key, now)?;
+        let (e, created) = write_str(db, key, now)?;
         e.set_raw(true);
-        plan.execute(str_mut(e))
+        let before = str_mut(e).clone();
+        let results = plan.execute(str_mut(e));
+        if created || *str_mut(e) != before {
+            notify(db.id as usize, ev::STRING, "setbit", key);
+        }
+        results
     } else {
         let mut tmp = read_str(db, key, now)?
             .map(<[u8]>::to_vec)

@@ -14,6 +14,7 @@
 //!
 //! Also the whole-keyspace helpers (every shard, locked or not).
 
+use crate::store::notify::{class as ev, notify};
 use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
@@ -500,6 +501,8 @@ async fn gather(
         reply: Reply::new(&mut c.out, c.proto),
     };
     run_in(spec, &mut ex, argv);
+    // Its keyspace notifications were raised on this thread.
+    shard.after_work();
     // What changed, by shard.
     let mut writes: Vec<(usize, u8, Bytes, Option<Entry>)> = Vec::new();
     for g in &keys {
@@ -547,12 +550,14 @@ fn same_entry(a: Option<&Entry>, b: Option<&Entry>) -> bool {
 
 /// Stores `value` at `dest` (deleting it for `None`, dropping any TTL, as Redis's
 /// *STORE commands do) and releases the transaction in the same hop.
-/// `owner` is `dest`'s shard, as routing found it.
+/// `owner` is `dest`'s shard, as routing found it; `event` the keyspace
+/// notification a stored value raises (an emptied `dest` raises `del`).
 pub async fn store_and_release(
     c: &Client,
     tx: Tx,
     (dest, owner): (&Bytes, usize),
     value: Option<Value>,
+    event: (u32, &'static str),
 ) {
     let db = c.db as usize;
     let cell = RefCell::new(value);
@@ -571,9 +576,14 @@ pub async fn store_and_release(
             let mut st = sh.store.borrow_mut();
             let d = &mut st.dbs[db];
             match v {
-                Some(v) => d.set(&key, v),
+                Some(v) => {
+                    d.set(&key, v);
+                    notify(db, event.0, event.1, &key);
+                }
                 None => {
-                    d.remove(&key);
+                    if d.remove(&key).is_some() {
+                        notify(db, ev::GENERIC, "del", &key);
+                    }
                 }
             }
         }

@@ -97,6 +97,9 @@ impl Shard {
         if crate::store::take_ready_pending() {
             self.announce_ready();
         }
+        if let Some(events) = crate::store::notify::take_events() {
+            self.publish_events(events);
+        }
     }
 
     fn announce_ready(&self) {

@@ -22,4 +22,6 @@ pub fn active_expire(shard: &Shard) {
             }
         }
     }
+    drop(store);
+    shard.after_work();
 }

@@ -29,6 +29,7 @@ pub struct Globals {
 
 impl Globals {
     pub fn new(config: Config, nshards: usize, port: u16) -> Globals {
+        apply_live_settings(&config);
         Globals {
             config: RwLock::new(config),
             nshards,
@@ -61,6 +62,13 @@ impl Globals {
         self.config.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Replaces the configuration (CONFIG SET) and applies what is read
+    /// outside it on hot paths.
+    pub fn set_config(&self, config: Config) {
+        apply_live_settings(&config);
+        *self.config_mut() = config;
+    }
+
     pub fn config_mut(&self) -> RwLockWriteGuard<'_, Config> {
         self.config.write().unwrap_or_else(|p| p.into_inner())
     }
@@ -68,6 +76,11 @@ impl Globals {
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
+}
+
+/// Settings the hot paths read from atomics rather than the config lock.
+fn apply_live_settings(config: &Config) {
+    crate::store::notify::set_flags(config.keyspace_events());
 }
 
 /// 40 hex digits, as Redis's run_id.

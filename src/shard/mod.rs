@@ -258,6 +258,10 @@ pub struct Shard {
     subs: RefCell<pubsub::LocalSubs>,
     /// This shard's MONITOR clients.
     monitors: RefCell<Vec<u64>>,
+    /// Keyspace notifications waiting to go to other shards, in order, and
+    /// whether the task sending them runs.
+    notify_out: RefCell<std::collections::VecDeque<(usize, pubsub::Messages)>>,
+    notifier_running: Cell<bool>,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -311,6 +315,8 @@ impl Shard {
             blocked: Cell::new(0),
             subs: RefCell::new(pubsub::LocalSubs::default()),
             monitors: RefCell::new(Vec::new()),
+            notify_out: RefCell::new(Default::default()),
+            notifier_running: Cell::new(false),
             stats: Stats::default(),
             started: Instant::now(),
         });

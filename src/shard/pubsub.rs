@@ -17,9 +17,15 @@ use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
+use std::rc::Rc;
+
 use super::{ClientInfo, Shard};
 use crate::protocol::{Proto, Reply};
+use crate::store::notify::{Event, class};
 use crate::util::glob_match;
+
+/// Messages for one shard's subscribers: (channel, message) pairs.
+pub type Messages = Vec<(Bytes, Bytes)>;
 
 /// The three namespaces: SUBSCRIBE channels, PSUBSCRIBE patterns and
 /// SSUBSCRIBE shard channels.
@@ -183,6 +189,76 @@ impl Shard {
             }
         }
         n
+    }
+}
+
+impl Shard {
+    /// Publishes keyspace notifications raised by this shard's last piece of
+    /// work: delivered at once to subscribers here, and queued, in order, for
+    /// the other shards (one message per target shard per batch of events).
+    pub fn publish_events(&self, events: Vec<Event>) {
+        let mut msgs: Vec<(Bytes, Bytes)> = Vec::with_capacity(events.len() * 2);
+        for e in events {
+            if e.channels & class::KEYSPACE != 0 {
+                let mut ch = format!("__keyspace@{}__:", e.db).into_bytes();
+                ch.extend_from_slice(&e.key);
+                msgs.push((Bytes::from(ch), Bytes::from_static(e.event.as_bytes())));
+            }
+            if e.channels & class::KEYEVENT != 0 {
+                let ch = format!("__keyevent@{}__:{}", e.db, e.event);
+                msgs.push((Bytes::from(ch), e.key.clone()));
+            }
+        }
+        let mut remote: Vec<Vec<(Bytes, Bytes)>> = vec![Vec::new(); self.nshards];
+        let mut local = Vec::new();
+        {
+            let reg = self.globals.pubsub();
+            for (ch, msg) in msgs {
+                for t in reg.targets(false, &ch) {
+                    if t == self.id {
+                        local.push((ch.clone(), msg.clone()));
+                    } else if let Some(v) = remote.get_mut(t) {
+                        v.push((ch.clone(), msg.clone()));
+                    }
+                }
+            }
+        }
+        for (ch, msg) in &local {
+            self.deliver(false, ch, msg);
+        }
+        let mut out = self.notify_out.borrow_mut();
+        out.extend(
+            remote
+                .into_iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_empty()),
+        );
+        if out.is_empty() || self.notifier_running.replace(true) {
+            return;
+        }
+        drop(out);
+        if let Some(me) = self.me.upgrade() {
+            glommio::spawn_local(send_events(me)).detach();
+        }
+    }
+}
+
+/// Sends the queued notifications to their shards, one batch at a time, so
+/// they arrive in the order they were raised.
+async fn send_events(shard: Rc<Shard>) {
+    loop {
+        let next = shard.notify_out.borrow_mut().pop_front();
+        let Some((target, msgs)) = next else {
+            shard.notifier_running.set(false);
+            return;
+        };
+        shard
+            .run_now(target, move |sh| {
+                for (ch, msg) in &msgs {
+                    sh.deliver(false, ch, msg);
+                }
+            })
+            .await;
     }
 }
 

@@ -5,6 +5,7 @@ pub mod dict;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod notify;
 pub mod pack;
 pub mod set;
 pub mod zset;
@@ -218,6 +219,8 @@ pub struct Db {
     pub blocked: hashbrown::HashMap<Box<[u8]>, KeyWaiters>,
     /// Blocked-on keys created since the shard last announced them.
     pub ready: Vec<Box<[u8]>>,
+    /// This database's number (for keyspace notifications).
+    pub id: u8,
 }
 
 impl Db {
@@ -259,6 +262,7 @@ impl Db {
     pub fn find(&mut self, key: &[u8], now: u64) -> Option<u32> {
         let pos = self.dict.position(key)?;
         if self.dict.at(pos).is_some_and(|(_, e)| e.is_expired(now)) {
+            notify::notify(self.id as usize, notify::class::EXPIRED, "expired", key);
             self.remove_at(pos);
             return None;
         }
@@ -426,6 +430,9 @@ impl Db {
         victims.dedup();
         let expired = victims.len();
         for pos in victims {
+            if let Some((key, _)) = self.dict.at(pos) {
+                notify::notify(self.id as usize, notify::class::EXPIRED, "expired", key);
+            }
             self.remove_at(pos);
         }
         (sampled, expired)
@@ -452,7 +459,12 @@ pub struct Store {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            dbs: (0..NUM_DBS).map(|_| Db::default()).collect(),
+            dbs: (0..NUM_DBS)
+                .map(|i| Db {
+                    id: i as u8,
+                    ..Db::default()
+                })
+                .collect(),
         }
     }
 }
@@ -465,6 +477,7 @@ impl Store {
             return;
         }
         self.dbs.swap(a, b);
+        (self.dbs[a].id, self.dbs[b].id) = (a as u8, b as u8);
         let (lo, hi) = (a.min(b), a.max(b));
         let (left, right) = self.dbs.split_at_mut(hi);
         std::mem::swap(&mut left[lo].blocked, &mut right[0].blocked);

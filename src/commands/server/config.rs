@@ -40,7 +40,7 @@ conn_fn!(config_set, |c, argv| {
     if let Some(level) = log_level(cfg.get("loglevel")) {
         log::set_max_level(level);
     }
-    *g.config_mut() = cfg;
+    g.set_config(cfg);
     c.reply().ok();
     Ok(())
 });

@@ -5,6 +5,7 @@
 //! Multi-key commands are written once: when their keys span shards,
 //! `dispatch::coord` gathers the values and runs the same handler.
 
+use crate::store::notify::{class as ev, notify};
 use bytes::Bytes;
 
 mod range;
@@ -270,6 +271,7 @@ fn zwrite<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut ZSe
 fn drop_if_empty(db: &mut Db, key: &[u8], now: u64) {
     if matches!(db.peek(key, now).map(|e| &e.value), Some(Value::ZSet(z)) if z.is_empty()) {
         db.remove(key);
+        notify(db.id as usize, ev::GENERIC, "del", key);
     }
 }
 
@@ -434,6 +436,9 @@ fn zadd_apply(ex: &mut Exec, key: &[u8], f: AddFlags, pairs: &[(f64, &[u8])]) ->
             }
         }
     }
+    if added > 0 || updated > 0 {
+        notify(ex.db, ev::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         if processed > 0 {
             ex.reply.double(last);
@@ -567,6 +572,14 @@ fn zpop(ex: &mut Exec, a: &mut Args, max: bool) -> CmdResult {
             Some(p) => items.push(p),
             None => break,
         }
+    }
+    if !items.is_empty() {
+        notify(
+            db.id as usize,
+            ev::ZSET,
+            if max { "zpopmax" } else { "zpopmin" },
+            key,
+        );
     }
     drop_if_empty(db, key, now);
     reply_popped(&mut ex.reply, &items, count.is_some());

@@ -185,15 +185,24 @@ pub(super) fn rangestore_eval(
 }
 
 /// Writes a *STORE result (deleting `dest` when empty) and replies its size.
-pub(super) fn store_result(db: &mut Db, dest: &[u8], z: Option<ZSet>, r: &mut Reply) {
+pub(super) fn store_result(
+    db: &mut Db,
+    dest: &[u8],
+    z: Option<ZSet>,
+    r: &mut Reply,
+    event: &'static str,
+) {
     match z {
         Some(z) => {
             r.int(z.len() as i64);
             db.set(dest, Value::ZSet(z));
+            notify(db.id as usize, ev::ZSET, event, dest);
         }
         None => {
             r.int(0);
-            db.remove(dest);
+            if db.remove(dest).is_some() {
+                notify(db.id as usize, ev::GENERIC, "del", dest);
+            }
         }
     }
 }
@@ -204,7 +213,7 @@ pub(super) fn zrangestore(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let db = &mut ex.store.dbs[ex.db];
     db.find(&args[1], now);
     let z = rangestore_eval(args, db.peek(&args[1], now).map(|e| &e.value))?;
-    store_result(db, &args[0], z, &mut ex.reply);
+    store_result(db, &args[0], z, &mut ex.reply, "zrangestore");
     Ok(())
 }
 
@@ -232,6 +241,14 @@ pub(super) fn zremrange(ex: &mut Exec, a: &mut Args, kind: Kind) -> CmdResult {
         Sel::Lex(r) => z.lex_span(r),
     };
     let n = z.remove_span(s, e);
+    if n > 0 {
+        let event = match kind {
+            Kind::Rank => "zremrangebyrank",
+            Kind::Score => "zremrangebyscore",
+            Kind::Lex => "zremrangebylex",
+        };
+        notify(db.id as usize, ev::ZSET, event, key);
+    }
     drop_if_empty(db, key, now);
     ex.reply.int(n as i64);
     Ok(())

@@ -285,7 +285,12 @@ pub(super) fn setop_shard(
         SetOut::Items(items, ws) => {
             if mode == Mode::Store {
                 let z = (!items.is_empty()).then(|| ZSet::from_pairs(items));
-                store_result(db, &args[0], z, &mut ex.reply);
+                let event = match op {
+                    SetOp::Union => "zunionstore",
+                    SetOp::Inter => "zinterstore",
+                    SetOp::Diff => "zdiffstore",
+                };
+                store_result(db, &args[0], z, &mut ex.reply, event);
             } else {
                 reply_entries(
                     &mut ex.reply,
