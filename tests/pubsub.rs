@@ -414,3 +414,35 @@ fn keyspace_notifications_reach_every_shard() {
     }
     assert_eq!(s(&ctl.cmd(&["PING"])), "+PONG\r\n");
 }
+
+#[test]
+fn client_types_and_kill() {
+    let srv = start_corekv(2);
+    let mut subs = conns_on_every_shard(srv.port, 2);
+    for c in subs.iter_mut() {
+        c.cmd(&["SUBSCRIBE", "t"]);
+    }
+    let mut ctl = RawConn::connect(srv.port);
+    let pubsub = s(&ctl.cmd(&["CLIENT", "LIST", "TYPE", "pubsub"]));
+    assert_eq!(pubsub.matches("flags=P").count(), 2, "{pubsub}");
+    let normal = s(&ctl.cmd(&["CLIENT", "LIST", "TYPE", "normal"]));
+    assert!(
+        !normal.contains("flags=P") && normal.contains("cmd=client|list"),
+        "{normal}"
+    );
+    assert_eq!(
+        s(&ctl.cmd(&["CLIENT", "LIST", "TYPE", "replica"])),
+        "$0\r\n\r\n"
+    );
+    assert_eq!(s(&ctl.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"])), ":2\r\n");
+    for c in subs.iter_mut() {
+        assert!(c.closed_by_peer());
+    }
+    // Killing itself, a client still gets the reply, then is closed.
+    let mut other = RawConn::connect(srv.port);
+    assert_eq!(s(&other.cmd(&["PING"])), "+PONG\r\n");
+    assert_eq!(s(&ctl.cmd(&["CLIENT", "KILL", "SKIPME", "no"])), ":2\r\n");
+    assert!(ctl.closed_by_peer());
+    assert!(other.closed_by_peer());
+    assert_eq!(s(&RawConn::connect(srv.port).cmd(&["PING"])), "+PONG\r\n");
+}

@@ -164,8 +164,10 @@ fn confirm(c: &mut Client, label: &[u8], name: Option<&[u8]>, kind: Kind) {
     r.int(n);
 }
 
-/// Messages delivered before this command go out before its reply.
+/// Messages delivered before this command go out before its reply, and its
+/// output is pushes (kept under CLIENT REPLY OFF).
 fn flush_pushes(c: &mut Client) {
+    c.output_is_push = true;
     let info = c.info.clone();
     info.outbox.drain_into(&mut c.out);
 }

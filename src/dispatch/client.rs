@@ -40,6 +40,9 @@ pub struct Client {
     pub reply_skip_next: bool,
     /// ...and this is set while that command runs.
     pub reply_skip: bool,
+    /// The running command's output is pushes ((un)subscribe confirmations),
+    /// which CLIENT REPLY OFF/SKIP do not drop (as in Redis).
+    pub output_is_push: bool,
 }
 
 impl Client {
@@ -104,6 +107,7 @@ impl Client {
             reply_off: false,
             reply_skip_next: false,
             reply_skip: false,
+            output_is_push: false,
         }
     }
 

@@ -489,6 +489,8 @@ async fn gather(
             }
         }
     }
+    // Filling the scratch store is not an event.
+    let _ = crate::store::notify::take_events();
     let now = now_ms();
     crate::store::set_clock(now);
     let shard = c.shard.clone();

@@ -87,14 +87,16 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
 /// dropped unless the command itself turned replies back on.
 async fn without_reply(c: &mut Client, argv: Vec<Bytes>) {
     c.reply_skip = std::mem::take(&mut c.reply_skip_next);
+    c.output_is_push = false;
     let mark = c.out.len();
     let mut pending = Pending::default();
     one(c, &mut pending, argv).await;
     flush(c, &mut pending).await;
-    if c.reply_off || c.reply_skip {
+    if (c.reply_off || c.reply_skip) && !c.output_is_push {
         c.out.truncate(mark);
     }
     c.reply_skip = false;
+    c.output_is_push = false;
 }
 
 /// Routes and runs (or queues, for a shard batch) one command.

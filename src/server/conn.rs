@@ -109,6 +109,7 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         blocked: Cell::new(false),
         subs: Cell::new([0; 3]),
         monitor: Cell::new(false),
+        qbuf: Cell::new((0, 0)),
         outbox: Default::default(),
         no_touch: Cell::new(false),
         killed: Cell::new(false),
@@ -199,6 +200,8 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
             if !read_more(c, stream, fd, &mut buf, &mut chunk).await? {
                 return Ok(());
             }
+            // As Redis counts it while the read's commands run: all of it.
+            c.info.qbuf.set((buf.len(), buf.capacity() - buf.len()));
             match parser.parse(&mut buf, &mut cmds) {
                 Err(e) => stop = Some(format!("ERR Protocol error: {}", e.0)),
                 Ok(()) if buf.len() > limit => {
@@ -209,6 +212,7 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
             }
         }
         dispatch::execute(c, &mut cmds).await;
+        c.info.qbuf.set((buf.len(), buf.capacity() - buf.len()));
         c.info.outbox.drain_into(&mut c.out);
         if !c.out.is_empty() {
             Stats::add(&c.shard.stats.net_out, c.out.len() as u64);

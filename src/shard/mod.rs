@@ -234,6 +234,9 @@ pub struct ClientInfo {
     pub subs: Cell<[u32; 3]>,
     /// A MONITOR client (CLIENT LIST's `O`).
     pub monitor: Cell<bool>,
+    /// The query buffer: bytes held and room left (CLIENT LIST qbuf,
+    /// qbuf-free), as the connection last saw it.
+    pub qbuf: Cell<(usize, usize)>,
     /// Pushes waiting to be written (pub/sub messages).
     pub outbox: pubsub::Outbox,
 }

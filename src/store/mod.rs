@@ -227,6 +227,7 @@ impl Db {
     /// Records that `key` came into existence, for clients blocked on it.
     #[inline]
     fn created(&mut self, key: &[u8]) {
+        notify::notify(self.id as usize, notify::class::NEW, "new", key);
         if self.blocked.is_empty() {
             return;
         }

@@ -66,7 +66,7 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}\n",
         ci.id,
         ci.addr,
         ci.laddr,
@@ -79,7 +79,14 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
         subs[0],
         subs[1],
         subs[2],
+        ci.qbuf.get().0,
+        ci.qbuf.get().1,
         ci.outbox.len(),
+        // The query buffer, pending output and the connection's own state.
+        ci.qbuf.get().0
+            + ci.qbuf.get().1
+            + ci.outbox.len()
+            + std::mem::size_of::<crate::shard::ClientInfo>(),
         ci.last_cmd.get(),
         ci.resp.get(),
         s(&ci.lib_name.borrow()),
@@ -88,24 +95,48 @@ pub(super) fn client_line(ci: &crate::shard::ClientInfo, shard: usize) -> String
     )
 }
 
+/// A client's class, as CLIENT LIST/KILL TYPE name them: a subscriber is a
+/// pubsub client, anyone else (MONITOR included) a normal one; corekv has no
+/// master or replica connections yet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum ClientType {
+    Normal,
+    Pubsub,
+    Replication,
+}
+
+impl ClientType {
+    fn parse(t: &[u8]) -> Result<ClientType, CmdError> {
+        if eq_ic(t, "normal") {
+            Ok(ClientType::Normal)
+        } else if eq_ic(t, "pubsub") {
+            Ok(ClientType::Pubsub)
+        } else if ["master", "slave", "replica"].iter().any(|x| eq_ic(t, x)) {
+            Ok(ClientType::Replication)
+        } else {
+            Err(CmdError::Msg(format!(
+                "ERR Unknown client type '{}'",
+                String::from_utf8_lossy(t)
+            )))
+        }
+    }
+
+    fn of(ci: &crate::shard::ClientInfo) -> ClientType {
+        if ci.subs.get().iter().any(|&n| n > 0) {
+            ClientType::Pubsub
+        } else {
+            ClientType::Normal
+        }
+    }
+}
+
 conn_fn!(client_list, |c, argv| {
     let mut a = Args::new(&argv[2..]);
     let mut ids: Option<Vec<u64>> = None;
+    let mut ty: Option<ClientType> = None;
     while !a.is_empty() {
         if a.eat("TYPE") {
-            let t = a.next()?;
-            if !["normal", "master", "replica", "pubsub"]
-                .iter()
-                .any(|x| eq_ic(t, x))
-            {
-                return Err(CmdError::Msg(format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(t)
-                )));
-            }
-            if !eq_ic(t, "normal") {
-                ids = Some(vec![]);
-            }
+            ty = Some(ClientType::parse(a.next()?)?);
         } else if a.eat("ID") {
             let mut v = Vec::new();
             while !a.is_empty() {
@@ -125,7 +156,9 @@ conn_fn!(client_list, |c, argv| {
         let mut list: Vec<_> = clients.values().collect();
         list.sort_by_key(|ci| ci.id);
         for ci in list {
-            if ids.as_ref().is_none_or(|v| v.contains(&ci.id)) {
+            if ids.as_ref().is_none_or(|v| v.contains(&ci.id))
+                && ty.is_none_or(|t| t == ClientType::of(ci))
+            {
                 out.push_str(&client_line(ci, sh.id));
             }
         }
@@ -149,8 +182,11 @@ pub(super) struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     skip_me: Option<u64>,
-    /// TYPE/USER filters that no client can match (every client is a normal
-    /// client of the default user).
+    ty: Option<ClientType>,
+    /// The killing client: it is closed after its reply, not hung up.
+    me: u64,
+    /// A USER filter that no client can match (every client is of the
+    /// default user).
     none: bool,
     old_style: bool,
 }
@@ -158,6 +194,7 @@ pub(super) struct KillFilter {
 conn_fn!(client_kill, |c, argv| {
     let mut f = KillFilter {
         skip_me: Some(c.info.id),
+        me: c.info.id,
         ..Default::default()
     };
     if argv.len() == 3 {
@@ -190,13 +227,7 @@ conn_fn!(client_kill, |c, argv| {
                     return Err(CmdError::Syntax);
                 }
             } else if eq_ic(&opt, "TYPE") {
-                if !["normal", "master", "slave", "replica", "pubsub"]
-                    .iter()
-                    .any(|t| eq_ic(&val, t))
-                {
-                    return Err(CmdError::Msg(format!("ERR Unknown client type '{v}'")));
-                }
-                f.none |= !eq_ic(&val, "normal");
+                f.ty = Some(ClientType::parse(&val)?);
             } else if eq_ic(&opt, "USER") {
                 if &val[..] != b"default" {
                     return Err(CmdError::Msg(format!("ERR No such user '{v}'")));
@@ -215,10 +246,13 @@ conn_fn!(client_kill, |c, argv| {
                 && f.id.is_none_or(|id| id == ci.id)
                 && f.addr.as_ref().is_none_or(|a| *a == ci.addr)
                 && f.laddr.as_ref().is_none_or(|a| *a == ci.laddr)
+                && f.ty.is_none_or(|t| t == ClientType::of(ci))
                 && f.skip_me != Some(ci.id);
             if matches {
                 ci.killed.set(true);
-                ci.peer.hang_up();
+                if ci.id != f.me {
+                    ci.peer.hang_up();
+                }
                 n += 1;
             }
         }
