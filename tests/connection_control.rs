@@ -182,3 +182,53 @@ fn replies_of_one_read_are_written_as_they_come() {
     }
     assert_eq!(s(&slow.cmd(&["PING"])), "+PONG\r\n");
 }
+
+#[test]
+fn client_pause_holds_writes_or_everything() {
+    let srv = start_corekv(2);
+    let mut ctl = RawConn::connect(srv.port);
+    for (args, want) in [
+        (
+            &["CLIENT", "PAUSE", "abc"][..],
+            "-ERR timeout is not an integer or out of range\r\n",
+        ),
+        (&["CLIENT", "PAUSE", "-1"], "-ERR timeout is negative\r\n"),
+        (
+            &["CLIENT", "PAUSE", "10", "foo"],
+            "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n",
+        ),
+        (&["CLIENT", "UNPAUSE"], "+OK\r\n"),
+    ] {
+        assert_eq!(s(&ctl.cmd(args)), want, "{args:?}");
+    }
+    assert_eq!(
+        s(&ctl.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"])),
+        "+OK\r\n"
+    );
+    // Reads and refused commands are answered; writes (and PUBLISH, which
+    // may replicate) wait, counted as blocked clients.
+    let mut w = RawConn::connect(srv.port);
+    assert_eq!(s(&w.cmd(&["GET", "k"])), "$-1\r\n");
+    assert_eq!(
+        s(&w.cmd(&["SET", "k"])),
+        "-ERR wrong number of arguments for 'set' command\r\n"
+    );
+    w.send(&encode_cmd(&[b"SET", b"k", b"v"]));
+    let mut p = RawConn::connect(srv.port);
+    p.send(&encode_cmd(&[b"PUBLISH", b"ch", b"m"]));
+    support::wait_blocked(srv.port, 2);
+    assert_eq!(s(&ctl.cmd(&["GET", "k"])), "$-1\r\n");
+    assert_eq!(s(&ctl.cmd(&["CLIENT", "UNPAUSE"])), "+OK\r\n");
+    assert_eq!(s(&w.read_reply()), "+OK\r\n");
+    assert_eq!(s(&p.read_reply()), ":0\r\n");
+    // ALL holds every command until the timeout.
+    assert_eq!(s(&ctl.cmd(&["CLIENT", "PAUSE", "300", "ALL"])), "+OK\r\n");
+    let start = Instant::now();
+    assert_eq!(s(&w.cmd(&["PING"])), "+PONG\r\n");
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+    support::wait_blocked(srv.port, 0);
+}

@@ -20,7 +20,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .acl(acl::HYPERLOGLOG)
         .doc("hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."),
     CommandSpec::shard("pfcount", -2, pfcount)
-        .flags(flag::READONLY)
+        .flags(flag::READONLY | flag::MAY_REPLICATE)
         .keys(&[keys_from(1, RW | ACCESS).notes("RW because it may change the internal representation of the key, and propagate to replicas")])
         .acl(acl::HYPERLOGLOG)
         .doc("hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).")

@@ -67,10 +67,10 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Stop listening for messages posted to the given shard channels",
         ),
     CommandSpec::conn("publish", 3, publish)
-        .flags(PUB | flag::FAST)
+        .flags(PUB | flag::FAST | flag::MAY_REPLICATE)
         .doc("pubsub", "2.0.0", "Post a message to a channel"),
     CommandSpec::conn("spublish", 3, spublish)
-        .flags(PUB | flag::FAST)
+        .flags(PUB | flag::FAST | flag::MAY_REPLICATE)
         .keys(&[key(1, NOT_KEY)])
         .doc("pubsub", "7.0.0", "Post a message to a shard channel"),
     CommandSpec::conn("pubsub", -2, container_help)

@@ -102,6 +102,10 @@ async fn without_reply(c: &mut Client, argv: Vec<Bytes>) {
 /// Routes and runs (or queues, for a shard batch) one command.
 async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
     Stats::add(&c.shard.stats.commands, 1);
+    if c.shard.globals.paused().is_some() {
+        flush(c, pending).await;
+        wait_out_pause(c, &argv).await;
+    }
     if c.multi.is_some() && !controls_transaction(&argv[0]) {
         queue(c, argv);
         return;
@@ -150,6 +154,45 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
                 c.feed_monitors(spec, &argv).await;
             }
         }
+    }
+}
+
+/// CLIENT PAUSE: a command it holds back waits (counted as a blocked client)
+/// until the pause ends. Commands that fail their checks are answered at once;
+/// EXEC waits under WRITE when its queue may write.
+async fn wait_out_pause(c: &mut Client, argv: &[Bytes]) {
+    let Some(mut spec) = table::lookup(&argv[0]) else {
+        return;
+    };
+    if !spec.subcommands.is_empty() && argv.len() > 1 {
+        match table::lookup_sub(spec, &argv[1]) {
+            Some(s) => spec = s,
+            None => return,
+        }
+    }
+    if !spec.arity_ok(argv.len()) {
+        return;
+    }
+    let writes = |s: &CommandSpec| s.has(flag::WRITE) || s.has(flag::MAY_REPLICATE);
+    let may_write = writes(spec)
+        || (spec.name == "exec"
+            && c.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|x| {
+                    let (Route::Shard(_, s) | Route::Conn(s) | Route::Multi(s, _)) = &x.route;
+                    writes(s)
+                })
+            }));
+    let held = |c: &Client| match c.shard.globals.paused() {
+        Some(crate::shard::globals::PAUSE_ALL) => true,
+        Some(_) => may_write,
+        None => false,
+    };
+    if !held(c) {
+        return;
+    }
+    let _blocked = c.shard.block(&c.info);
+    while held(c) && !c.info.killed.get() && !c.info.peer.gone() {
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 

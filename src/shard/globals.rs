@@ -25,7 +25,16 @@ pub struct Globals {
     /// MONITOR clients per shard, and in all (see `shard::monitor`).
     pub monitors: Vec<AtomicU32>,
     pub monitors_total: AtomicUsize,
+    /// CLIENT PAUSE: until when (unix ms, 0: not paused) and what
+    /// ([`PAUSE_WRITE`] or [`PAUSE_ALL`]).
+    pub pause_until: AtomicU64,
+    pub pause_mode: AtomicU32,
 }
+
+/// CLIENT PAUSE WRITE: commands that may write or replicate wait.
+pub const PAUSE_WRITE: u32 = 1;
+/// CLIENT PAUSE ALL: every command waits.
+pub const PAUSE_ALL: u32 = 2;
 
 impl Globals {
     pub fn new(config: Config, nshards: usize, port: u16) -> Globals {
@@ -47,6 +56,8 @@ impl Globals {
             pubsub: RwLock::new(super::pubsub::Registry::default()),
             monitors: (0..nshards).map(|_| AtomicU32::new(0)).collect(),
             monitors_total: AtomicUsize::new(0),
+            pause_until: AtomicU64::new(0),
+            pause_mode: AtomicU32::new(0),
         }
     }
 
@@ -71,6 +82,33 @@ impl Globals {
 
     pub fn config_mut(&self) -> RwLockWriteGuard<'_, Config> {
         self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pause in effect now, if any: its mode.
+    #[inline]
+    pub fn paused(&self) -> Option<u32> {
+        let until = self.pause_until.load(Ordering::Relaxed);
+        if until == 0 || until <= crate::store::now_ms() {
+            return None;
+        }
+        Some(self.pause_mode.load(Ordering::Relaxed))
+    }
+
+    /// CLIENT PAUSE: a second pause extends the first and keeps the stricter
+    /// mode, as in Redis.
+    pub fn pause(&self, until: u64, mode: u32) {
+        if self.paused().is_none() {
+            self.pause_mode.store(mode, Ordering::Relaxed);
+            self.pause_until.store(until, Ordering::Relaxed);
+            return;
+        }
+        self.pause_mode.fetch_max(mode, Ordering::Relaxed);
+        self.pause_until.fetch_max(until, Ordering::Relaxed);
+    }
+
+    pub fn unpause(&self) {
+        self.pause_until.store(0, Ordering::Relaxed);
+        self.pause_mode.store(0, Ordering::Relaxed);
     }
 
     pub fn shutting_down(&self) -> bool {

@@ -313,6 +313,38 @@ conn_fn!(client_no_evict, |c, argv| {
     Ok(())
 });
 
+// CLIENT PAUSE timeout [WRITE|ALL]: every shard's clients wait (see
+// `dispatch::route::wait_out_pause`) until the timeout or CLIENT UNPAUSE.
+conn_fn!(client_pause, |c, argv| {
+    let ms = parse_i64(&argv[2]).ok_or(CmdError::Static(
+        "ERR timeout is not an integer or out of range",
+    ))?;
+    if ms < 0 {
+        return Err(CmdError::Static("ERR timeout is negative"));
+    }
+    let mode = match argv.get(3) {
+        _ if argv.len() > 4 => return Err(CmdError::Syntax),
+        None => crate::shard::globals::PAUSE_ALL,
+        Some(m) if eq_ic(m, "ALL") => crate::shard::globals::PAUSE_ALL,
+        Some(m) if eq_ic(m, "WRITE") => crate::shard::globals::PAUSE_WRITE,
+        Some(_) => {
+            return Err(CmdError::Static(
+                "ERR CLIENT PAUSE mode must be WRITE or ALL",
+            ));
+        }
+    };
+    let until = crate::store::now_ms().saturating_add(ms as u64);
+    c.shard.globals.pause(until, mode);
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(client_unpause, |c, _argv| {
+    c.shard.globals.unpause();
+    c.reply().ok();
+    Ok(())
+});
+
 // CLIENT REPLY: OFF drops replies until ON; SKIP drops the next command's.
 // Neither OFF nor SKIP answers (`dispatch::route` drops the replies).
 conn_fn!(client_reply, |c, argv| {
@@ -356,6 +388,10 @@ conn_fn!(client_help, |c, _argv| {
             "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
             "LIST [options ...]",
             "    Return information about client connections. Options: TYPE, ID.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",

@@ -204,6 +204,22 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             "7.2.0",
             "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
         ),
+    CommandSpec::conn("client|pause", -3, client_pause)
+        .flags(ADMIN)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "2.9.50",
+            "Stop processing commands from clients for some time",
+        ),
+    CommandSpec::conn("client|unpause", 2, client_unpause)
+        .flags(ADMIN)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.2.0",
+            "Resume processing of clients that were paused",
+        ),
     CommandSpec::conn("client|reply", 3, client_reply)
         .flags(NS)
         .acl(acl::CONNECTION)
