@@ -18,7 +18,12 @@
 #   BENCH_TESTS   space-separated tests (default: set get incr mset lpush lpop sadd hset
 #                 zadd zrange lrange_100); "zrange" is `ZRANGE myzset 0 9 WITHSCORES` over
 #                 the sorted set the zadd test fills, the others are redis-benchmark -t names
-#   BENCH_SECTIONS  "single twoshard" (default) or one of them
+#   BENCH_SECTIONS  "single twoshard pubsub" (default) or some of them; pubsub:
+#                 PUBSUB_SUBS subscribers (default 8; raw-socket readers that discard
+#                 what they get) on one channel, 1 and 8 publishing clients
+#                 (redis-benchmark PUBLISH, -P 16, PUBSUB_N publishes, default 100000),
+#                 2-shard corekv vs redis-server, nothing pinned: messages delivered per
+#                 second and server CPU seconds per million delivered messages
 #
 # Only loopback is used; every wait loop and every client run is bounded by a timeout.
 set -euo pipefail
@@ -223,7 +228,7 @@ else
     ROUNDS=${BENCH_ROUNDS:-3}
 fi
 read -r -a TESTS <<<"${BENCH_TESTS:-set get incr mset lpush lpop sadd hset zadd zrange lrange_100}"
-SECTIONS=${BENCH_SECTIONS:-single twoshard}
+SECTIONS=${BENCH_SECTIONS:-single twoshard pubsub}
 PIPELINES=(1 16)
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600} # seconds per redis-benchmark run
 RESULTS="$WORK/results.csv"           # section,pipeline,test,server,round,n,rps,cpu_s
@@ -342,8 +347,92 @@ stop_server "$COREKV_PID"
 stop_server "$REDIS_PID"
 fi
 
+# --- Section 3: pub/sub fan-out, corekv with 2 shards vs redis, nothing pinned.
+PUBSUB_RESULTS="$WORK/pubsub.csv" # publishers,server,round,published,rps,cpu_s,subs
+: >"$PUBSUB_RESULTS"
+if [[ " $SECTIONS " == *" pubsub "* ]]; then
+SUBS=${PUBSUB_SUBS:-8}
+if [ -n "${QUICK:-}" ]; then PN=${PUBSUB_N:-5000}; else PN=${PUBSUB_N:-100000}; fi
+RPORT=$(free_port)
+start_server redis3 "" "$RPORT" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
+REDIS_PID=$SERVER_PID
+KPORT=$(free_port)
+start_server corekv3 "" "$KPORT" "$COREKV" --port "$KPORT" --shards 2 --bind 127.0.0.1
+COREKV_PID=$SERVER_PID
+echo "# section 3: $SUBS subscribers per server, redis-benchmark -c PUBLISHERS -P 16 -n $PN PUBLISH bench.ch <16 bytes>"
+for port in "$RPORT" "$KPORT"; do
+    for _ in $(seq 1 "$SUBS"); do
+        # A subscriber that reads and discards (bounded: cleanup kills it).
+        timeout 3600 python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$8\r\nbench.ch\r\n")
+while s.recv(1 << 20):
+    pass' "$port" &
+        PIDS+=("$!")
+    done
+done
+for port in "$RPORT" "$KPORT"; do
+    n=0
+    for _ in $(seq 1 100); do
+        n=$(redis-cli -h 127.0.0.1 -p "$port" pubsub numsub bench.ch | tail -1)
+        [ "$n" = "$SUBS" ] && break
+        sleep 0.1
+    done
+    [ "$n" = "$SUBS" ] || {
+        echo "error: $n of $SUBS subscribers reached port $port" >&2
+        exit 1
+    }
+done
+for round in $(seq 1 "$ROUNDS"); do
+    for pubs in 1 8; do
+        for srv in redis corekv; do
+            if [ "$srv" = redis ]; then port=$RPORT pid=$REDIS_PID; else port=$KPORT pid=$COREKV_PID; fi
+            before=$(cpu_ticks "$pid")
+            timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -c "$pubs" -n "$PN" -P 16 --csv \
+                publish bench.ch 0123456789abcdef >"$WORK/ps.csv" 2>"$WORK/ps.err" || {
+                echo "error: PUBLISH benchmark against $srv failed" >&2
+                cat "$WORK/ps.err" >&2
+                exit 1
+            }
+            after=$(cpu_ticks "$pid")
+            rps=$(awk -F'","' 'NR > 1 { r = $2 } END { print r }' "$WORK/ps.csv")
+            got=$(redis-cli -h 127.0.0.1 -p "$port" publish bench.ch x)
+            [ "$got" = "$SUBS" ] || {
+                echo "error: $srv lost subscribers ($got of $SUBS)" >&2
+                exit 1
+            }
+            echo "$pubs,$srv,$round,$PN,$rps,$(python3 -c "print(($after - $before) / $CLK_TCK)"),$SUBS" >>"$PUBSUB_RESULTS"
+            printf '#   round %s publishers %s %-6s %10s publishes/s\n' "$round" "$pubs" "$srv" "$rps" >&2
+        done
+    done
+done
+stop_server "$COREKV_PID"
+stop_server "$REDIS_PID"
+fi
+
 [[ " $SECTIONS " == *" single "* ]] && print_table single "Single core: servers pinned to core 0 (corekv --shards 1), redis-benchmark pinned to core 1 (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
 [[ " $SECTIONS " == *" twoshard "* ]] && print_table twoshard "Two shards: corekv --shards 2 vs redis-server, nothing pinned - client and servers share the 2 cores (-c 50 -r 100000; N=$N_P1 at P1, $N_P16 at P16; median of $ROUNDS rounds)"
+if [[ " $SECTIONS " == *" pubsub "* ]]; then
+    echo
+    echo "## Pub/sub fan-out: corekv --shards 2 vs redis-server, nothing pinned ($SUBS subscribers on one channel, redis-benchmark PUBLISH -P 16, N=$PN; median of $ROUNDS rounds)"
+    echo
+    python3 - "$PUBSUB_RESULTS" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.reader(open(sys.argv[1])))
+data = {}
+for pubs, srv, rnd, n, rps, cpu, subs in rows:
+    d = data.setdefault(int(pubs), {}).setdefault(srv, {"del": [], "cpu": []})
+    d["del"].append(float(rps) * int(subs))
+    d["cpu"].append(float(cpu) / (int(n) * int(subs)) * 1e6)
+print("| publishers | redis delivered/s | corekv delivered/s | ratio | redis CPU s/1M delivered | corekv CPU s/1M delivered |")
+print("|---:|---:|---:|---:|---:|---:|")
+for pubs in sorted(data):
+    r, c = data[pubs]["redis"], data[pubs]["corekv"]
+    rr, cr = statistics.median(r["del"]), statistics.median(c["del"])
+    print(f"| {pubs} | {rr:,.0f} | {cr:,.0f} | {cr / rr:.2f} | {statistics.median(r['cpu']):.2f} | {statistics.median(c['cpu']):.2f} |")
+EOF
+    echo
+fi
 echo "CPU s/1M = server utime+stime (/proc/PID/stat, all threads) during the redis-benchmark run, per million requests (an MSET of 10 keys is one request)."
 echo "Raw results (section,pipeline,test,server,round,n,rps,cpu_s):"
 sed 's/^/    /' "$RESULTS"

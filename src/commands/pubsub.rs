@@ -205,22 +205,26 @@ fn unsub(c: &mut Client, argv: &[Bytes], kind: Kind) -> CmdResult {
 }
 
 /// PUBLISH / SPUBLISH: the message goes once to each shard with a subscriber
-/// (a shared buffer), which writes it to its clients; the reply is how many
-/// received it.
+/// (a shared buffer), which writes it to its clients: at once on this shard,
+/// for PUBLISH through this shard's ordered send queue to the others (so the
+/// publisher does not wait a round trip per message). The reply, how many
+/// subscriptions receive it, comes from the registry's counts.
 async fn publish_to(c: &mut Client, argv: &[Bytes], sharded: bool) -> CmdResult {
-    let (channel, message) = (argv[1].clone(), argv[2].clone());
-    let targets = c.shard.globals.pubsub().targets(sharded, &channel);
-    let me = c.shard.id;
-    let mut n = 0;
-    let remote = targets.iter().filter(|&&s| s != me).map(|&s| {
-        let (ch, msg) = (channel.clone(), message.clone());
-        c.shard.run_now(s, move |sh| sh.deliver(sharded, &ch, &msg))
-    });
-    let remote = futures::future::join_all(remote);
-    if targets.contains(&me) {
-        n += c.shard.deliver(sharded, &channel, &message);
+    let (channel, message) = (&argv[1], &argv[2]);
+    let (targets, n) = c.shard.globals.pubsub().receivers(sharded, channel);
+    for t in targets {
+        if t == c.shard.id {
+            c.shard.deliver(sharded, channel, message);
+        } else if sharded {
+            let (ch, msg) = (channel.clone(), message.clone());
+            c.shard
+                .run_now(t, move |sh| sh.deliver(true, &ch, &msg))
+                .await;
+        } else {
+            c.shard
+                .send_messages(t, vec![(channel.clone(), message.clone())]);
+        }
     }
-    n += remote.await.into_iter().flatten().sum::<u64>();
     c.reply().int(n as i64);
     Ok(())
 }

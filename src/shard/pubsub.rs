@@ -75,13 +75,22 @@ impl Registry {
     /// The shards a message on `channel` must go to: those with a subscriber
     /// to it, or (unless `sharded`) to a pattern matching it.
     pub fn targets(&self, sharded: bool, channel: &[u8]) -> Vec<usize> {
+        self.receivers(sharded, channel).0
+    }
+
+    /// [`targets`](Self::targets), and how many subscriptions will receive the
+    /// message (PUBLISH's reply: a client subscribed to the channel and to a
+    /// matching pattern counts twice).
+    pub fn receivers(&self, sharded: bool, channel: &[u8]) -> (Vec<usize>, u64) {
         let mut want: Vec<bool> = Vec::new();
+        let mut total = 0u64;
         let mut mark = |counts: &Vec<u32>| {
             if want.len() < counts.len() {
                 want.resize(counts.len(), false);
             }
             for (i, &c) in counts.iter().enumerate() {
                 want[i] |= c > 0;
+                total += u64::from(c);
             }
         };
         let exact = if sharded { Kind::Shard } else { Kind::Channel };
@@ -95,11 +104,13 @@ impl Registry {
                 }
             }
         }
-        want.iter()
+        let targets = want
+            .iter()
             .enumerate()
             .filter(|(_, w)| **w)
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        (targets, total)
     }
 
     /// The names of `kind` with a subscriber, matching `pattern` if given.
@@ -226,14 +237,25 @@ impl Shard {
         for (ch, msg) in &local {
             self.deliver(false, ch, msg);
         }
+        for (target, msgs) in remote.into_iter().enumerate() {
+            if !msgs.is_empty() {
+                self.send_messages(target, msgs);
+            }
+        }
+    }
+
+    /// Queues `msgs` for the subscribers of shard `target`, after everything
+    /// queued before (so one publisher's messages keep their order); messages
+    /// that pile up while a send is in flight go together in the next one.
+    pub fn send_messages(&self, target: usize, mut msgs: Messages) {
         let mut out = self.notify_out.borrow_mut();
-        out.extend(
-            remote
-                .into_iter()
-                .enumerate()
-                .filter(|(_, v)| !v.is_empty()),
-        );
-        if out.is_empty() || self.notifier_running.replace(true) {
+        match out.back_mut() {
+            Some((t, queued)) if *t == target => {
+                queued.append(&mut msgs);
+            }
+            _ => out.push_back((target, msgs)),
+        }
+        if self.notifier_running.replace(true) {
             return;
         }
         drop(out);
