@@ -446,3 +446,37 @@ fn client_types_and_kill() {
     assert!(other.closed_by_peer());
     assert_eq!(s(&RawConn::connect(srv.port).cmd(&["PING"])), "+PONG\r\n");
 }
+
+#[test]
+fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
+    let srv = start_corekv(2);
+    let mut ctl = RawConn::connect(srv.port);
+    assert_eq!(
+        s(&ctl.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 0 1mb 1",
+        ])),
+        "+OK\r\n"
+    );
+    let mut lazy = RawConn::connect(srv.port);
+    lazy.cmd(&["SUBSCRIBE", "slow"]);
+    let chunk = "y".repeat(64 * 1024);
+    // Publish for at most 20 s: past the socket buffers the outbox stays over
+    // 1 MB, and after a second of that the subscriber is cut off.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let start = Instant::now();
+    loop {
+        if s(&ctl.cmd(&["PUBLISH", "slow", &chunk])) == ":0\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never disconnected");
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+}

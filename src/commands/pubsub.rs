@@ -14,7 +14,7 @@ use super::{CmdResult, CommandSpec};
 use crate::dispatch::Client;
 use crate::dispatch::table::flag;
 use crate::dispatch::table::ks::*;
-use crate::shard::pubsub::Kind;
+use crate::shard::pubsub::{Kind, OutputLimit};
 
 /// Subscribing commands: no scripts, and served while loading or stale.
 const SUB: u32 = flag::PUBSUB | flag::NOSCRIPT | flag::LOADING | flag::STALE;
@@ -174,7 +174,10 @@ fn flush_pushes(c: &mut Client) {
 
 fn sub(c: &mut Client, argv: &[Bytes], kind: Kind) -> CmdResult {
     flush_pushes(c);
-    let limit = pubsub_hard_limit(c);
+    let limit = OutputLimit::parse(
+        c.shard.globals.config().get("client-output-buffer-limit"),
+        "pubsub",
+    );
     c.info.outbox.set_limit(limit);
     for name in &argv[1..] {
         c.subscribe(kind, name);
@@ -227,22 +230,6 @@ async fn publish_to(c: &mut Client, argv: &[Bytes], sharded: bool) -> CmdResult 
     }
     c.reply().int(n as i64);
     Ok(())
-}
-
-/// The pubsub class's hard output limit in bytes (0: none), from
-/// `client-output-buffer-limit` (`<class> <hard> <soft> <seconds>` triples).
-fn pubsub_hard_limit(c: &Client) -> usize {
-    let cfg = c.shard.globals.config();
-    let words: Vec<&str> = cfg
-        .get("client-output-buffer-limit")
-        .split_whitespace()
-        .collect();
-    words
-        .chunks(4)
-        .find(|w| w[0].eq_ignore_ascii_case("pubsub"))
-        .and_then(|w| w.get(1))
-        .and_then(|v| crate::config::parse_memory(v))
-        .unwrap_or(0) as usize
 }
 
 fn names_reply(c: &mut Client, argv: &[Bytes], kind: Kind) -> CmdResult {

@@ -48,6 +48,15 @@ pub struct Client {
 impl Client {
     /// Turns this client into a MONITOR client.
     pub fn start_monitor(&mut self) {
+        // A monitor is a normal client for the output limits, as in Redis.
+        let limit = crate::shard::pubsub::OutputLimit::parse(
+            self.shard
+                .globals
+                .config()
+                .get("client-output-buffer-limit"),
+            "normal",
+        );
+        self.info.outbox.set_limit(limit);
         if !self.info.monitor.replace(true) {
             self.shard.add_monitor(self.info.id);
         }

@@ -291,9 +291,40 @@ async fn send_events(shard: Rc<Shard>) {
 pub struct Outbox {
     buf: RefCell<BytesMut>,
     waker: Cell<Option<Waker>>,
-    /// Bytes above which the client is disconnected (the pubsub class's hard
-    /// `client-output-buffer-limit`; 0: none).
-    limit: Cell<usize>,
+    /// The client's class of `client-output-buffer-limit`.
+    limit: Cell<OutputLimit>,
+    /// Since when the outbox has stayed over the soft limit.
+    over_soft_since: Cell<Option<std::time::Instant>>,
+}
+
+/// One class of `client-output-buffer-limit`: past `hard` bytes, or past
+/// `soft` bytes for `soft_secs` seconds in a row, the client is disconnected
+/// (0: that limit is off).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_secs: u64,
+}
+
+impl OutputLimit {
+    /// The `class` triple of a `client-output-buffer-limit` value
+    /// (`<class> <hard> <soft> <seconds>` ...; `slave` and `replica` alike).
+    pub fn parse(value: &str, class: &str) -> OutputLimit {
+        let words: Vec<&str> = value.split_whitespace().collect();
+        let is = |w: &str| {
+            w.eq_ignore_ascii_case(class) || (class == "replica" && w.eq_ignore_ascii_case("slave"))
+        };
+        words
+            .chunks(4)
+            .rfind(|w| w.len() == 4 && is(w[0]))
+            .map(|w| OutputLimit {
+                hard: crate::config::parse_memory(w[1]).unwrap_or(0) as usize,
+                soft: crate::config::parse_memory(w[2]).unwrap_or(0) as usize,
+                soft_secs: w[3].parse().unwrap_or(0),
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Outbox {
@@ -315,20 +346,39 @@ impl Outbox {
         for p in parts {
             r.bulk(p);
         }
-        let over = self.limit.get() > 0 && buf.len() > self.limit.get();
+        let len = buf.len();
         drop(buf);
-        if over {
+        self.check_limit(ci, len);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Disconnects the client past its class's limits, as Redis's
+    /// `checkClientOutputBufferLimits`: the hard limit at once, the soft one
+    /// once it has held for its seconds.
+    fn check_limit(&self, ci: &ClientInfo, len: usize) {
+        let l = self.limit.get();
+        let hard = l.hard > 0 && len > l.hard;
+        let soft = l.soft > 0 && len > l.soft && {
+            let now = std::time::Instant::now();
+            let since = *self.over_soft_since.get().get_or_insert(now);
+            self.over_soft_since.set(Some(since));
+            now.duration_since(since).as_secs() >= l.soft_secs
+        };
+        if l.soft > 0 && len <= l.soft {
+            self.over_soft_since.set(None);
+        }
+        if hard || soft {
             log::warn!(
-                "closing client {} ({}): output buffer over the pubsub hard limit",
+                "closing client {} ({}): output buffer over the {} limit ({len} bytes)",
                 ci.id,
-                ci.addr
+                ci.addr,
+                if hard { "hard" } else { "soft" }
             );
             self.buf.borrow_mut().clear();
             ci.killed.set(true);
             ci.peer.hang_up();
-        }
-        if let Some(w) = self.waker.take() {
-            w.wake();
         }
     }
 
@@ -337,14 +387,19 @@ impl Outbox {
         if ci.killed.get() {
             return;
         }
-        self.buf.borrow_mut().extend_from_slice(frame);
+        let len = {
+            let mut buf = self.buf.borrow_mut();
+            buf.extend_from_slice(frame);
+            buf.len()
+        };
+        self.check_limit(ci, len);
         if let Some(w) = self.waker.take() {
             w.wake();
         }
     }
 
-    pub fn set_limit(&self, bytes: usize) {
-        self.limit.set(bytes);
+    pub fn set_limit(&self, limit: OutputLimit) {
+        self.limit.set(limit);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -381,6 +436,29 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_limits_parse_as_redis_writes_them() {
+        let v = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+        assert_eq!(
+            OutputLimit::parse(v, "pubsub"),
+            OutputLimit {
+                hard: 33554432,
+                soft: 8388608,
+                soft_secs: 60
+            }
+        );
+        assert_eq!(OutputLimit::parse(v, "replica").hard, 268435456);
+        assert_eq!(OutputLimit::parse(v, "normal"), OutputLimit::default());
+        assert_eq!(
+            OutputLimit::parse("pubsub 1mb 64kb 2", "pubsub").soft,
+            65536
+        );
+        assert_eq!(
+            OutputLimit::parse("garbage", "pubsub"),
+            OutputLimit::default()
+        );
+    }
 
     #[test]
     fn registry_targets_exact_and_patterns() {
