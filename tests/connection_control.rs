@@ -232,3 +232,114 @@ fn client_pause_holds_writes_or_everything() {
     );
     support::wait_blocked(srv.port, 0);
 }
+
+/// What tracking clients receive in a fixed session; every push is read
+/// where it must have arrived (after the write that causes it).
+fn tracking_session(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut log = |what: &str, reply: Vec<u8>| out.push(format!("{what} -> {}", s(&reply)));
+    let mut w = RawConn::connect(port);
+    let mut t = RawConn::connect(port);
+    t.cmd(&["HELLO", "3"]);
+    log("info off", t.cmd(&["CLIENT", "TRACKINGINFO"]));
+    log("getredir off", t.cmd(&["CLIENT", "GETREDIR"]));
+    log("caching off", t.cmd(&["CLIENT", "CACHING", "yes"]));
+    for args in [
+        &["CLIENT", "TRACKING", "on", "PREFIX", "a"][..],
+        &["CLIENT", "TRACKING", "on", "BCAST", "OPTIN"],
+        &["CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"],
+        &["CLIENT", "TRACKING", "on", "REDIRECT", "999999"],
+        &[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a",
+        ],
+        &["CLIENT", "TRACKING", "maybe"],
+    ] {
+        log("error", t.cmd(args));
+    }
+    // Default mode: a read is remembered, the next write by another client
+    // invalidates it (one message per key), later writes do not.
+    log("on", t.cmd(&["CLIENT", "TRACKING", "on"]));
+    log("info on", t.cmd(&["CLIENT", "TRACKINGINFO"]));
+    log("getredir on", t.cmd(&["CLIENT", "GETREDIR"]));
+    log("get", t.cmd(&["GET", "a{t}"]));
+    w.cmd(&["SET", "a{t}", "1"]);
+    log("inval a", t.read_reply());
+    w.cmd(&["SET", "a{t}", "2"]);
+    log("no more", t.cmd(&["PING"]));
+    log("mget", t.cmd(&["MGET", "b{t}", "c{t}"]));
+    w.cmd(&["SET", "b{t}", "1"]);
+    log("inval b", t.read_reply());
+    // The client's own write: reply first, then a message per key.
+    log("get d", t.cmd(&["GET", "d{t}"]));
+    log("get e", t.cmd(&["GET", "e{t}"]));
+    log("own mset", t.cmd(&["MSET", "d{t}", "1", "e{t}", "1"]));
+    let mut keys = [s(&t.read_reply()), s(&t.read_reply())];
+    keys.sort();
+    log("own inval", keys.concat().into_bytes());
+    w.cmd(&["FLUSHALL"]);
+    log("flush", t.read_reply());
+    log("off", t.cmd(&["CLIENT", "TRACKING", "off"]));
+    // OPTIN: only a read right after CLIENT CACHING yes is remembered.
+    log("optin", t.cmd(&["CLIENT", "TRACKING", "on", "OPTIN"]));
+    log("caching no", t.cmd(&["CLIENT", "CACHING", "no"]));
+    log("get x1", t.cmd(&["GET", "x1"]));
+    log("caching yes", t.cmd(&["CLIENT", "CACHING", "yes"]));
+    log("optin info", t.cmd(&["CLIENT", "TRACKINGINFO"]));
+    log("info resets caching", t.cmd(&["CLIENT", "TRACKINGINFO"]));
+    log("caching yes again", t.cmd(&["CLIENT", "CACHING", "yes"]));
+    log("get x2", t.cmd(&["GET", "x2"]));
+    w.cmd(&["SET", "x1", "1"]);
+    w.cmd(&["SET", "x2", "1"]);
+    log("optin inval", t.read_reply());
+    log("off 2", t.cmd(&["CLIENT", "TRACKING", "off"]));
+    // BCAST with a prefix, NOLOOP.
+    log(
+        "bcast",
+        t.cmd(&[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "p:", "NOLOOP",
+        ]),
+    );
+    log("bcast info", t.cmd(&["CLIENT", "TRACKINGINFO"]));
+    w.cmd(&["SET", "q:1", "x"]);
+    log("own write", t.cmd(&["SET", "p:self", "x"]));
+    w.cmd(&["SET", "p:1", "x"]);
+    log("bcast inval", t.read_reply());
+    log("off 3", t.cmd(&["CLIENT", "TRACKING", "off"]));
+    // RESP2 with REDIRECT to a subscriber of __redis__:invalidate.
+    let mut r = RawConn::connect(port);
+    let rid = s(&r.cmd(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    log("sub", r.cmd(&["SUBSCRIBE", "__redis__:invalidate"]));
+    let mut t2 = RawConn::connect(port);
+    log(
+        "redirect",
+        t2.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &rid]),
+    );
+    log("get r", t2.cmd(&["GET", "r{x}"]));
+    w.cmd(&["SET", "r{x}", "1"]);
+    log("redirected", r.read_reply());
+    w.cmd(&["FLUSHDB"]);
+    log("redirected flush", r.read_reply());
+    w.cmd(&["FLUSHALL"]);
+    out
+}
+
+#[test]
+fn client_tracking_matches_redis() {
+    let srv = start_corekv(2);
+    let ours = tracking_session(srv.port);
+    if let Some(redis) = start_redis() {
+        let theirs = tracking_session(redis.port);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a, b, "\ncorekv: {ours:#?}\nredis: {theirs:#?}");
+        }
+        assert_eq!(ours.len(), theirs.len());
+    }
+    assert!(
+        ours.iter()
+            .any(|l| l == "inval a -> >2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\na{t}\r\n"),
+        "{ours:?}"
+    );
+}

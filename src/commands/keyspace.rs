@@ -782,7 +782,11 @@ fn flushdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRe
     Box::pin(async move {
         parse_flush_mode(argv)?;
         let db = c.db as usize;
-        with_all_locked(c, move |sh| sh.store.borrow_mut().dbs[db].clear()).await;
+        with_all_locked(c, move |sh| {
+            sh.store.borrow_mut().dbs[db].clear();
+            sh.invalidate_all();
+        })
+        .await;
         c.reply().ok();
         Ok(())
     })
@@ -795,6 +799,7 @@ fn flushall<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdR
             for d in sh.store.borrow_mut().dbs.iter_mut() {
                 d.clear();
             }
+            sh.invalidate_all();
         })
         .await;
         c.reply().ok();

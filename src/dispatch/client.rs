@@ -46,6 +46,63 @@ pub struct Client {
 }
 
 impl Client {
+    /// CLIENT TRACKING: records the keys a read-only command is about to read
+    /// on their owners (default mode, honouring OPTIN/OPTOUT and CLIENT
+    /// CACHING, which lasts one command).
+    pub async fn track_reads(&mut self, spec: &CommandSpec, argv: &[Bytes]) {
+        use crate::shard::tracking::{BCAST, CACHING, ON, OPTIN, OPTOUT};
+        let t = &self.info.tracking;
+        let flags = t.flags.get();
+        // Redis keeps CLIENT CACHING across CLIENT subcommands and inside MULTI.
+        if flags & CACHING != 0 && self.multi.is_none() && !spec.name.starts_with("client|") {
+            t.flags.set(flags & !CACHING);
+        }
+        if flags & ON == 0 || flags & BCAST != 0 || !spec.has(flag::READONLY) {
+            return;
+        }
+        let wanted = if flags & OPTIN != 0 {
+            flags & CACHING != 0
+        } else if flags & OPTOUT != 0 {
+            flags & CACHING == 0
+        } else {
+            true
+        };
+        if !wanted {
+            return;
+        }
+        let (home, id) = (self.shard.id, self.info.id);
+        let mut keys: Vec<Bytes> = Vec::new();
+        spec.for_each_key(argv, |pos, _| keys.push(argv[pos].clone()));
+        for key in keys {
+            let owner = self.shard.owner(&key);
+            if owner == home {
+                self.shard.track_read(&key, home, id);
+            } else {
+                self.shard
+                    .run_now(owner, move |sh| sh.track_read(&key, home, id))
+                    .await;
+            }
+        }
+    }
+
+    /// Ends CLIENT TRACKING for this client.
+    pub fn stop_tracking(&mut self) {
+        let t = &self.info.tracking;
+        if t.flags.replace(0) & crate::shard::tracking::ON == 0 {
+            return;
+        }
+        t.redirect.set(None);
+        t.prefixes.borrow_mut().clear();
+        let id = self.info.id;
+        self.shard
+            .globals
+            .bcast
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, _, x)| *x != id);
+        self.shard.count_tracking(false);
+    }
+
     /// Turns this client into a MONITOR client.
     pub fn start_monitor(&mut self) {
         // A monitor is a normal client for the output limits, as in Redis.
@@ -191,5 +248,6 @@ impl Drop for Client {
             self.unsubscribe_all();
         }
         self.stop_monitor();
+        self.stop_tracking();
     }
 }

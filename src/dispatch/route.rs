@@ -102,6 +102,7 @@ async fn without_reply(c: &mut Client, argv: Vec<Bytes>) {
 /// Routes and runs (or queues, for a shard batch) one command.
 async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
     Stats::add(&c.shard.stats.commands, 1);
+    crate::store::notify::set_caller(c.info.id);
     if c.shard.globals.paused().is_some() {
         flush(c, pending).await;
         wait_out_pause(c, &argv).await;
@@ -124,6 +125,9 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
             if c.shard.monitored() {
                 c.feed_monitors(spec, &argv).await;
             }
+            if c.info.tracking.flags.get() != 0 {
+                c.track_reads(spec, &argv).await;
+            }
             if pending.is_empty() && s == c.shard.id {
                 c.shard
                     .run_local(spec, argv, c.db, c.proto, &mut c.out)
@@ -139,6 +143,9 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
         Ok(Route::Conn(spec)) => {
             flush(c, pending).await;
             c.info.last_cmd.set(spec.name);
+            if c.info.tracking.flags.get() != 0 {
+                c.track_reads(spec, &argv).await;
+            }
             run_conn(c, spec, &argv).await;
             if c.shard.monitored() {
                 c.feed_monitors(spec, &argv).await;
@@ -147,6 +154,9 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
         Ok(Route::Multi(spec, groups)) => {
             flush(c, pending).await;
             c.info.last_cmd.set(spec.name);
+            if c.info.tracking.flags.get() != 0 {
+                c.track_reads(spec, &argv).await;
+            }
             if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
                 c.error(&e);
             }
@@ -297,19 +307,26 @@ async fn flush(c: &mut Client, p: &mut Pending) {
         return;
     }
     let shard = c.shard.clone();
-    let (db, proto) = (c.db, c.proto);
+    let (db, proto, caller) = (c.db, c.proto, c.info.id);
     let parts: Vec<(usize, Vec<_>)> = std::mem::take(&mut p.per_shard)
         .into_iter()
         .enumerate()
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let shard_ids: Vec<usize> = parts.iter().map(|(s, _)| *s).collect();
-    let results: Vec<Option<BatchOut>> = futures::future::join_all(
-        parts
-            .into_iter()
-            .map(|(s, cmds)| shard.call_as::<BatchOut>(s, Req::Batch(Batch { db, proto, cmds }))),
-    )
-    .await;
+    let results: Vec<Option<BatchOut>> =
+        futures::future::join_all(parts.into_iter().map(|(s, cmds)| {
+            shard.call_as::<BatchOut>(
+                s,
+                Req::Batch(Batch {
+                    db,
+                    proto,
+                    caller,
+                    cmds,
+                }),
+            )
+        }))
+        .await;
     let mut cursor: Vec<(usize, usize)> = vec![(0, 0); c.shard.nshards]; // (next index, byte offset)
     let mut ready = std::mem::take(&mut p.ready).into_iter();
     for slot in std::mem::take(&mut p.order) {

@@ -110,6 +110,7 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         subs: Cell::new([0; 3]),
         monitor: Cell::new(false),
         qbuf: Cell::new((0, 0)),
+        tracking: Default::default(),
         outbox: Default::default(),
         no_touch: Cell::new(false),
         killed: Cell::new(false),

@@ -100,6 +100,9 @@ impl Shard {
         if let Some(events) = crate::store::notify::take_events() {
             self.publish_events(events);
         }
+        if let Some(keys) = crate::store::notify::take_modified() {
+            self.invalidate(keys);
+        }
     }
 
     fn announce_ready(&self) {

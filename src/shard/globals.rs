@@ -29,6 +29,10 @@ pub struct Globals {
     /// ([`PAUSE_WRITE`] or [`PAUSE_ALL`]).
     pub pause_until: AtomicU64,
     pub pause_mode: AtomicU32,
+    /// Clients with CLIENT TRACKING on, and the BCAST ones' prefixes:
+    /// (prefix, home shard, client id).
+    pub tracking_clients: AtomicUsize,
+    pub bcast: RwLock<Vec<(bytes::Bytes, usize, u64)>>,
 }
 
 /// CLIENT PAUSE WRITE: commands that may write or replicate wait.
@@ -58,6 +62,8 @@ impl Globals {
             monitors_total: AtomicUsize::new(0),
             pause_until: AtomicU64::new(0),
             pause_mode: AtomicU32::new(0),
+            tracking_clients: AtomicUsize::new(0),
+            bcast: RwLock::new(Vec::new()),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod locks;
 pub mod monitor;
 pub mod pubsub;
 pub mod slot;
+pub mod tracking;
 pub mod tx;
 
 use std::any::Any;
@@ -52,6 +53,8 @@ pub trait ShardCmd: Sync {
 pub struct Batch {
     pub db: u8,
     pub proto: Proto,
+    /// The client the commands are for (NOLOOP tracking).
+    pub caller: u64,
     pub cmds: Vec<(&'static dyn ShardCmd, Vec<Bytes>)>,
 }
 
@@ -234,6 +237,8 @@ pub struct ClientInfo {
     pub subs: Cell<[u32; 3]>,
     /// A MONITOR client (CLIENT LIST's `O`).
     pub monitor: Cell<bool>,
+    /// CLIENT TRACKING state (see `shard::tracking`).
+    pub tracking: tracking::TrackState,
     /// The query buffer: bytes held and room left (CLIENT LIST qbuf,
     /// qbuf-free), as the connection last saw it.
     pub qbuf: Cell<(usize, usize)>,
@@ -263,7 +268,9 @@ pub struct Shard {
     monitors: RefCell<Vec<u64>>,
     /// Keyspace notifications waiting to go to other shards, in order, and
     /// whether the task sending them runs.
-    notify_out: RefCell<std::collections::VecDeque<(usize, pubsub::Messages)>>,
+    notify_out: RefCell<std::collections::VecDeque<(usize, pubsub::Outgoing)>>,
+    /// Keys this shard owns that tracking clients read: who read them.
+    tracked: RefCell<std::collections::HashMap<Bytes, Vec<(usize, u64)>>>,
     notifier_running: Cell<bool>,
     pub stats: Stats,
     pub started: Instant,
@@ -319,6 +326,7 @@ impl Shard {
             subs: RefCell::new(pubsub::LocalSubs::default()),
             monitors: RefCell::new(Vec::new()),
             notify_out: RefCell::new(Default::default()),
+            tracked: RefCell::new(Default::default()),
             notifier_running: Cell::new(false),
             stats: Stats::default(),
             started: Instant::now(),
@@ -496,10 +504,12 @@ impl Shard {
                 Stats::add(&self.stats.remote_batches, 1);
                 let mut buf = BytesMut::new();
                 let mut ends = Vec::with_capacity(b.cmds.len());
+                crate::store::notify::set_caller(b.caller);
                 for (cmd, argv) in &b.cmds {
                     cmd.run(self, b.db, b.proto, argv, &mut buf);
                     ends.push(buf.len() as u32);
                 }
+                crate::store::notify::set_caller(0);
                 Box::new(BatchOut {
                     buf: buf.freeze(),
                     ends,
@@ -547,6 +557,7 @@ impl Shard {
         let batch = Batch {
             db,
             proto,
+            caller: 0,
             cmds: vec![(cmd, argv)],
         };
         if let Some(r) = self.call_as::<BatchOut>(self.id, Req::Batch(batch)).await {

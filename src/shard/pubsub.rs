@@ -27,6 +27,16 @@ use crate::util::glob_match;
 /// Messages for one shard's subscribers: (channel, message) pairs.
 pub type Messages = Vec<(Bytes, Bytes)>;
 
+/// What a shard's ordered send queue carries to another shard.
+pub enum Outgoing {
+    /// Pub/sub messages and keyspace notifications for its subscribers.
+    Messages(Messages),
+    /// Keys modified here that it owns (its tracking table knows the readers).
+    Modified(Vec<(Bytes, u64)>),
+    /// Invalidations for its tracking clients.
+    Invalidations(Vec<super::tracking::Inval>),
+}
+
 /// The three namespaces: SUBSCRIBE channels, PSUBSCRIBE patterns and
 /// SSUBSCRIBE shard channels.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -250,15 +260,25 @@ impl Shard {
     pub fn send_messages(&self, target: usize, mut msgs: Messages) {
         let mut out = self.notify_out.borrow_mut();
         match out.back_mut() {
-            Some((t, queued)) if *t == target => {
+            Some((t, Outgoing::Messages(queued))) if *t == target => {
                 queued.append(&mut msgs);
             }
-            _ => out.push_back((target, msgs)),
+            _ => out.push_back((target, Outgoing::Messages(msgs))),
         }
+        drop(out);
+        self.kick_sender();
+    }
+
+    /// Queues `what` for shard `target`, in order with everything else.
+    pub fn send_to(&self, target: usize, what: Outgoing) {
+        self.notify_out.borrow_mut().push_back((target, what));
+        self.kick_sender();
+    }
+
+    fn kick_sender(&self) {
         if self.notifier_running.replace(true) {
             return;
         }
-        drop(out);
         if let Some(me) = self.me.upgrade() {
             glommio::spawn_local(send_events(me)).detach();
         }
@@ -270,15 +290,19 @@ impl Shard {
 async fn send_events(shard: Rc<Shard>) {
     loop {
         let next = shard.notify_out.borrow_mut().pop_front();
-        let Some((target, msgs)) = next else {
+        let Some((target, what)) = next else {
             shard.notifier_running.set(false);
             return;
         };
         shard
-            .run_now(target, move |sh| {
-                for (ch, msg) in &msgs {
-                    sh.deliver(false, ch, msg);
+            .run_now(target, move |sh| match what {
+                Outgoing::Messages(msgs) => {
+                    for (ch, msg) in &msgs {
+                        sh.deliver(false, ch, msg);
+                    }
                 }
+                Outgoing::Modified(keys) => sh.invalidate_owned(keys),
+                Outgoing::Invalidations(invs) => sh.deliver_invalidations(invs),
             })
             .await;
     }

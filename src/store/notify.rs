@@ -6,7 +6,7 @@
 //! `__keyevent@<db>__:<event>` messages.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use bytes::Bytes;
 
@@ -32,11 +32,45 @@ pub struct Event {
 thread_local! {
     static EVENTS: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
     static PENDING: Cell<bool> = const { Cell::new(false) };
+    /// Keys modified since the last `take_modified`, with the client that did
+    /// it (0: unknown), for client-side caching invalidation.
+    static MODIFIED: RefCell<Vec<(Bytes, u64)>> = const { RefCell::new(Vec::new()) };
+    static CALLER: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Raises `event` of `class` on `key` of database `db`, if configured.
+/// Whether some client tracks keys (CLIENT TRACKING): writes then record the
+/// keys they modify.
+static TRACKING: AtomicBool = AtomicBool::new(false);
+
+pub fn set_tracking(on: bool) {
+    TRACKING.store(on, Ordering::Relaxed);
+}
+
+/// The client whose command runs on this thread now (0: none known).
+#[inline]
+pub fn set_caller(id: u64) {
+    CALLER.with(|c| c.set(id));
+}
+
+/// The keys modified on this thread since the last call, with who did it.
+#[inline]
+pub fn take_modified() -> Option<Vec<(Bytes, u64)>> {
+    if !TRACKING.load(Ordering::Relaxed) {
+        return None;
+    }
+    let v = MODIFIED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    (!v.is_empty()).then_some(v)
+}
+
+/// Raises `event` of `class` on `key` of database `db`, if configured. Every
+/// write raises one, so this is also where modified keys are noted for
+/// CLIENT TRACKING.
 #[inline]
 pub fn notify(db: usize, class: u32, event: &'static str, key: &[u8]) {
+    if TRACKING.load(Ordering::Relaxed) && class != class::NEW {
+        let by = CALLER.with(Cell::get);
+        MODIFIED.with(|m| m.borrow_mut().push((Bytes::copy_from_slice(key), by)));
+    }
     let flags = FLAGS.load(Ordering::Relaxed);
     if flags & class == 0 || flags & (class::KEYSPACE | class::KEYEVENT) == 0 {
         return;

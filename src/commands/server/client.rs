@@ -313,6 +313,221 @@ conn_fn!(client_no_evict, |c, argv| {
     Ok(())
 });
 
+// CLIENT TRACKING on|off [REDIRECT id] [BCAST] [PREFIX p]... [OPTIN] [OPTOUT]
+// [NOLOOP], with Redis 7.0's checks and texts (see `shard::tracking`).
+conn_fn!(client_tracking, |c, argv| {
+    use crate::shard::tracking::{BCAST, NOLOOP, ON, OPTIN, OPTOUT};
+    let mut redir: Option<u64> = None;
+    let mut opts = 0u8;
+    let mut prefixes: Vec<Bytes> = Vec::new();
+    let mut j = 3;
+    while j < argv.len() {
+        let more = j + 1 < argv.len();
+        let a = &argv[j];
+        if eq_ic(a, "redirect") && more {
+            j += 1;
+            if redir.is_some() {
+                return Err(CmdError::Static(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = parse_i64(&argv[j]).ok_or(CmdError::NotInteger)?;
+            redir = Some(id as u64);
+        } else if eq_ic(a, "bcast") {
+            opts |= BCAST;
+        } else if eq_ic(a, "optin") {
+            opts |= OPTIN;
+        } else if eq_ic(a, "optout") {
+            opts |= OPTOUT;
+        } else if eq_ic(a, "noloop") {
+            opts |= NOLOOP;
+        } else if eq_ic(a, "prefix") && more {
+            j += 1;
+            prefixes.push(argv[j].clone());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    // The redirect target must exist now: find its shard.
+    let redirect = match redir {
+        None | Some(0) => None,
+        Some(id) => {
+            let found = on_all_shards(&c.shard, move |sh: &Shard| {
+                sh.clients.borrow().contains_key(&id)
+            })
+            .await;
+            match found.iter().position(|&f| f) {
+                Some(shard) => Some((shard, id)),
+                None => {
+                    return Err(CmdError::Static(
+                        "ERR The client ID you want redirect to does not exist",
+                    ));
+                }
+            }
+        }
+    };
+    let t = &c.info.tracking;
+    let cur = t.flags.get();
+    if eq_ic(&argv[2], "on") {
+        let err = |m: &'static str| Err(CmdError::Static(m));
+        if opts & BCAST == 0 && !prefixes.is_empty() {
+            return err("ERR PREFIX option requires BCAST mode to be enabled");
+        }
+        if cur & ON != 0 && (cur & BCAST) != (opts & BCAST) {
+            return err(
+                "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+            );
+        }
+        if opts & BCAST != 0 && opts & (OPTIN | OPTOUT) != 0 {
+            return err("ERR OPTIN and OPTOUT are not compatible with BCAST");
+        }
+        if opts & OPTIN != 0 && opts & OPTOUT != 0 {
+            return err("ERR You can't specify both OPTIN mode and OPTOUT mode");
+        }
+        if (opts & OPTIN != 0 && cur & OPTOUT != 0) || (opts & OPTOUT != 0 && cur & OPTIN != 0) {
+            return err(
+                "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+            );
+        }
+        if opts & BCAST != 0 {
+            let existing = t.prefixes.borrow().clone();
+            for (i, p) in prefixes.iter().enumerate() {
+                let overlaps = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+                if let Some(e) = existing.iter().find(|e| overlaps(p, e)) {
+                    return Err(CmdError::Msg(format!(
+                        "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(p),
+                        String::from_utf8_lossy(e)
+                    )));
+                }
+                if let Some(o) = prefixes[i + 1..].iter().find(|o| overlaps(p, o)) {
+                    return Err(CmdError::Msg(format!(
+                        "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(p),
+                        String::from_utf8_lossy(o)
+                    )));
+                }
+            }
+            if prefixes.is_empty() && existing.is_empty() {
+                prefixes.push(Bytes::new());
+            }
+        }
+        if cur & ON == 0 {
+            c.shard.count_tracking(true);
+        }
+        t.flags
+            .set((cur & (OPTIN | OPTOUT | BCAST | NOLOOP)) | opts | ON);
+        t.redirect.set(redirect);
+        if opts & BCAST != 0 {
+            let (home, id) = (c.shard.id, c.info.id);
+            let mut b = c
+                .shard
+                .globals
+                .bcast
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            for p in &prefixes {
+                b.push((p.clone(), home, id));
+            }
+            t.prefixes.borrow_mut().extend(prefixes);
+        }
+    } else if eq_ic(&argv[2], "off") {
+        c.stop_tracking();
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(client_caching, |c, argv| {
+    use crate::shard::tracking::{CACHING, ON, OPTIN, OPTOUT};
+    let t = &c.info.tracking;
+    let flags = t.flags.get();
+    if flags & ON == 0 {
+        return Err(CmdError::Static(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    if eq_ic(&argv[2], "yes") {
+        if flags & OPTIN == 0 {
+            return Err(CmdError::Static(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if eq_ic(&argv[2], "no") {
+        if flags & OPTOUT == 0 {
+            return Err(CmdError::Static(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    t.flags.set(flags | CACHING);
+    c.reply().ok();
+    Ok(())
+});
+
+conn_fn!(client_getredir, |c, _argv| {
+    let t = &c.info.tracking;
+    let n = if t.flags.get() & crate::shard::tracking::ON == 0 {
+        -1
+    } else {
+        t.redirect.get().map_or(0, |(_, id)| id as i64)
+    };
+    c.reply().int(n);
+    Ok(())
+});
+
+conn_fn!(client_trackinginfo, |c, _argv| {
+    use crate::shard::tracking::{BCAST, BROKEN_REDIRECT, CACHING, NOLOOP, ON, OPTIN, OPTOUT};
+    let t = &c.info.tracking;
+    let f = t.flags.get();
+    let mut flags = vec![if f & ON != 0 { "on" } else { "off" }];
+    for (bit, name) in [(BCAST, "bcast"), (OPTIN, "optin")] {
+        if f & bit != 0 {
+            flags.push(name);
+        }
+    }
+    if f & OPTIN != 0 && f & CACHING != 0 {
+        flags.push("caching-yes");
+    }
+    if f & OPTOUT != 0 {
+        flags.push("optout");
+        if f & CACHING != 0 {
+            flags.push("caching-no");
+        }
+    }
+    for (bit, name) in [(NOLOOP, "noloop"), (BROKEN_REDIRECT, "broken_redirect")] {
+        if f & bit != 0 {
+            flags.push(name);
+        }
+    }
+    let redirect = if f & ON == 0 {
+        -1
+    } else {
+        t.redirect.get().map_or(0, |(_, id)| id as i64)
+    };
+    let prefixes = t.prefixes.borrow().clone();
+    let mut r = c.reply();
+    r.map(3);
+    r.bulk(b"flags");
+    r.set(flags.len());
+    for fl in flags {
+        r.bulk(fl.as_bytes());
+    }
+    r.bulk(b"redirect");
+    r.int(redirect);
+    r.bulk(b"prefixes");
+    r.array(prefixes.len());
+    for p in &prefixes {
+        r.bulk(p);
+    }
+    Ok(())
+});
+
 // CLIENT PAUSE timeout [WRITE|ALL]: every shard's clients wait (see
 // `dispatch::route::wait_out_pause`) until the timeout or CLIENT UNPAUSE.
 conn_fn!(client_pause, |c, argv| {
@@ -388,6 +603,10 @@ conn_fn!(client_help, |c, _argv| {
             "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
             "LIST [options ...]",
             "    Return information about client connections. Options: TYPE, ID.",
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "UNPAUSE",
             "    Stop the current client pause, resuming traffic.",
             "PAUSE <timeout> [WRITE|ALL]",
@@ -396,6 +615,11 @@ conn_fn!(client_help, |c, _argv| {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
             "NO-EVICT (ON|OFF)",

@@ -220,6 +220,38 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             "6.2.0",
             "Resume processing of clients that were paused",
         ),
+    CommandSpec::conn("client|tracking", -3, client_tracking)
+        .flags(NS)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Enable or disable server assisted client side caching support",
+        ),
+    CommandSpec::conn("client|caching", 3, client_caching)
+        .flags(NS)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Instruct the server about tracking or not keys in the next request",
+        ),
+    CommandSpec::conn("client|getredir", 2, client_getredir)
+        .flags(NS)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Get tracking notifications redirection client ID if any",
+        ),
+    CommandSpec::conn("client|trackinginfo", 2, client_trackinginfo)
+        .flags(NS)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.2.0",
+            "Return information about server assisted client side caching for the current connection",
+        ),
     CommandSpec::conn("client|reply", 3, client_reply)
         .flags(NS)
         .acl(acl::CONNECTION)
