@@ -250,11 +250,7 @@ fn object_help<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, 
             "HELP",
             "    Prints this help.",
         ];
-        let mut r = c.reply();
-        r.array(lines.len());
-        for l in lines {
-            r.simple(l);
-        }
+        super::help_reply(c, &lines);
         Ok(())
     })
 }

@@ -5,6 +5,20 @@
 //! store and are synchronous; connection handlers (`ConnFn`) are async and may
 //! coordinate shards through `dispatch::coord`.
 
+/// Defines a connection handler (`ConnFn`) from a closure-like body; the
+/// calling module has `Client`, `Bytes`, `LocalBoxFuture` and `CmdResult` in
+/// scope.
+macro_rules! conn_fn {
+    ($name:ident, |$c:ident, $argv:ident| $body:expr) => {
+        pub(super) fn $name<'a>(
+            $c: &'a mut Client,
+            $argv: &'a [Bytes],
+        ) -> LocalBoxFuture<'a, CmdResult> {
+            Box::pin(async move { $body })
+        }
+    };
+}
+
 pub mod bits;
 pub mod blocking;
 pub mod hash;
@@ -47,6 +61,15 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
 /// Hands every family's commands to the dispatch table (idempotent).
 pub fn install() {
     crate::dispatch::table::install(FAMILIES);
+}
+
+/// A HELP reply: one simple string per line, as Redis's `addReplyHelp`.
+pub fn help_reply(c: &mut crate::dispatch::Client, lines: &[&str]) {
+    let mut r = c.reply();
+    r.array(lines.len());
+    for l in lines {
+        r.simple(l);
+    }
 }
 
 /// The `T` at `key` for writing: `None` when missing, WRONGTYPE for another type.

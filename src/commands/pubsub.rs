@@ -115,14 +115,6 @@ static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
         ),
 ];
 
-macro_rules! conn_fn {
-    ($name:ident, |$c:ident, $argv:ident| $body:expr) => {
-        fn $name<'a>($c: &'a mut Client, $argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
-            Box::pin(async move { $body })
-        }
-    };
-}
-
 conn_fn!(subscribe, |c, argv| sub(c, argv, Kind::Channel));
 conn_fn!(psubscribe, |c, argv| sub(c, argv, Kind::Pattern));
 conn_fn!(ssubscribe, |c, argv| sub(c, argv, Kind::Shard));
@@ -299,10 +291,6 @@ conn_fn!(pubsub_help, |c, _argv| {
         "HELP",
         "    Prints this help.",
     ];
-    let mut r = c.reply();
-    r.array(lines.len());
-    for l in lines {
-        r.simple(l);
-    }
+    super::help_reply(c, &lines);
     Ok(())
 });

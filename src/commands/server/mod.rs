@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::args::eq_ic;
+use super::help_reply;
 use super::keyspace::container_help;
 use super::{Args, CmdError, CmdResult};
 use crate::dispatch::Client;
@@ -26,17 +27,6 @@ const NS: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE;
 const HANDSHAKE: u32 = NS | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY;
 /// Administrative subcommands (CONFIG GET/SET, CLIENT KILL...).
 const ADMIN: u32 = flag::ADMIN | NS;
-
-macro_rules! conn_fn {
-    ($name:ident, |$c:ident, $argv:ident| $body:block) => {
-        pub(super) fn $name<'a>(
-            $c: &'a mut Client,
-            $argv: &'a [Bytes],
-        ) -> LocalBoxFuture<'a, CmdResult> {
-            Box::pin(async move { $body })
-        }
-    };
-}
 
 mod client;
 mod command;
@@ -511,11 +501,3 @@ conn_fn!(hello, |c, argv| {
     r.array(0);
     Ok(())
 });
-
-fn help_reply(c: &mut Client, lines: &[&str]) {
-    let mut r = c.reply();
-    r.array(lines.len());
-    for l in lines {
-        r.simple(l);
-    }
-}
