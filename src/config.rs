@@ -102,6 +102,7 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("protected-mode", "no", Kind::Bool),
     ("tcp-backlog", "511", Kind::Immutable),
     ("notify-keyspace-events", "", Kind::Events),
+    ("tracking-table-max-keys", "1000000", Kind::Int),
     (
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",

@@ -322,6 +322,72 @@ fn tracking_session(port: u16) -> Vec<String> {
     log("redirected", r.read_reply());
     w.cmd(&["FLUSHDB"]);
     log("redirected flush", r.read_reply());
+    log("off 4", t2.cmd(&["CLIENT", "TRACKING", "off"]));
+    // BCAST: one message per prefix with all the keys of an EXEC.
+    log(
+        "bcast 2",
+        t.cmd(&[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "b:", "PREFIX", "a:", "NOLOOP",
+        ]),
+    );
+    w.cmd(&["MULTI"]);
+    for k in ["b:2{t}", "a:1{t}", "c:1{t}", "b:1{t}", "a:2{t}", "a:1{t}"] {
+        w.cmd(&["INCR", k]);
+    }
+    w.cmd(&["EXEC"]);
+    log("bcast exec a", t.read_reply());
+    log("bcast exec b", t.read_reply());
+    // Expiry is nobody's write: NOLOOP does not hide it.
+    log("own volatile", t.cmd(&["SET", "a:v{t}", "x", "PX", "1"]));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    log("lazy expire", t.cmd(&["GET", "a:v{t}"]));
+    log("expired inval", t.read_reply());
+    log("off 5", t.cmd(&["CLIENT", "TRACKING", "off"]));
+    // The table holds `tracking-table-max-keys` keys: the rest are evicted
+    // and invalidated.
+    log("on again", t.cmd(&["CLIENT", "TRACKING", "on"]));
+    log("mget 3", t.cmd(&["MGET", "k1{t}", "k2{t}", "k3{t}"]));
+    let info = s(&t.cmd(&["INFO", "stats"]));
+    log(
+        "tracking info",
+        info.split("\r\n")
+            .filter(|l| l.starts_with("tracking_"))
+            .collect::<Vec<_>>()
+            .join(",")
+            .into_bytes(),
+    );
+    log(
+        "max keys",
+        t.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "1"]),
+    );
+    let evicted = [s(&t.read_reply()), s(&t.read_reply())];
+    log("evicted", evicted.len().to_string().into_bytes());
+    log(
+        "max keys back",
+        t.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "0"]),
+    );
+    log("off 6", t.cmd(&["CLIENT", "TRACKING", "off"]));
+    // A redirect target that quits: the RESP3 client is told on its next
+    // invalidation.
+    let mut gone = RawConn::connect(port);
+    let gid = s(&gone.cmd(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    log(
+        "redirect to gone",
+        t.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &gid]),
+    );
+    log("get g", t.cmd(&["GET", "g"]));
+    log("quit", gone.cmd(&["QUIT"]));
+    w.cmd(&["SET", "g", "1"]);
+    // Client ids differ between servers: compare them as the target's.
+    let id = format!(":{gid}\r\n");
+    let broken = s(&t.read_reply()).replace(&id, ":<target>\r\n");
+    log("broken", broken.into_bytes());
+    let info = s(&t.cmd(&["CLIENT", "TRACKINGINFO"])).replace(&id, ":<target>\r\n");
+    log("broken info", info.into_bytes());
+    log("off 7", t.cmd(&["CLIENT", "TRACKING", "off"]));
     w.cmd(&["FLUSHALL"]);
     out
 }

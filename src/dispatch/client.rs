@@ -237,13 +237,21 @@ impl Client {
     /// Locks `parts` for a command of this client, or reuses the locks of the
     /// EXEC this command runs in.
     pub async fn tx(&self, parts: Vec<(usize, LockSet)>) -> Tx {
-        Tx::begin(&self.shard, self.exec_tx, parts).await
+        Tx::begin(&self.shard, self.exec_tx, parts, self.info.id).await
     }
 }
 
 impl Drop for Client {
-    /// A connection that goes away leaves its channels.
     fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+impl Client {
+    /// A connection that goes away (or has answered QUIT) leaves its
+    /// channels, MONITOR and tracking, and the shard's client list.
+    pub fn leave(&mut self) {
+        self.shard.clients.borrow_mut().remove(&self.info.id);
         if self.subscribed() {
             self.unsubscribe_all();
         }

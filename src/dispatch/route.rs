@@ -253,7 +253,7 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
     let parts = (0..c.shard.nshards)
         .map(|s| (s, crate::shard::locks::LockSet::Global))
         .collect();
-    let tx = crate::shard::tx::Tx::lock(&c.shard, parts).await;
+    let tx = crate::shard::tx::Tx::lock(&c.shard, parts, c.info.id).await;
     c.exec_tx = Some(tx.id);
     c.reply().array(queued.len());
     for Queued { route, argv } in queued {

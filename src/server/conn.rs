@@ -155,21 +155,6 @@ async fn write_pushes(c: &mut Client, stream: &mut TcpStream) -> std::io::Result
     Ok(())
 }
 
-/// Gives the other tasks of this shard a turn.
-async fn yield_now() {
-    let mut yielded = false;
-    futures::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
 async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<()> {
     let fd = stream.as_raw_fd();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -213,6 +198,11 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
             }
         }
         dispatch::execute(c, &mut cmds).await;
+        if c.quit {
+            // Gone for everyone once QUIT is answered (a redirect target
+            // that quit is "broken" at once, as in Redis).
+            c.leave();
+        }
         c.info.qbuf.set((buf.len(), buf.capacity() - buf.len()));
         c.info.outbox.drain_into(&mut c.out);
         if !c.out.is_empty() {
@@ -232,7 +222,7 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
         // Let the shard's other connections run before reading again: by then
         // this client's next request has usually arrived and `try_recv` gets it
         // without a readiness round trip through io_uring.
-        yield_now().await;
+        crate::shard::yield_now().await;
     }
 }
 

@@ -187,12 +187,11 @@ async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd:
     let listener =
         unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let acceptor = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
-    // Housekeeping at `hz`: active expiry and the shutdown check.
+    // Housekeeping at `hz`, and the shutdown check.
     while !globals.shutting_down() {
         let hz = globals.config().get_u64("hz").clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
-        shard::expire::active_expire(&shard);
-        shard.stats.sample_ops();
+        shard.cron();
     }
     acceptor.cancel();
     // Give connection tasks a moment to finish the reply they are writing.

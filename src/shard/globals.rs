@@ -32,6 +32,11 @@ pub struct Globals {
     /// Clients with CLIENT TRACKING on, and the BCAST ones' prefixes:
     /// (prefix, home shard, client id).
     pub tracking_clients: AtomicUsize,
+    /// Keys in the readers' tables of all shards.
+    pub tracking_keys: AtomicUsize,
+    /// DEBUG PAUSE-CRON and DEBUG SET-ACTIVE-EXPIRE.
+    pub cron_paused: AtomicBool,
+    pub active_expire: AtomicBool,
     pub bcast: RwLock<Vec<(bytes::Bytes, usize, u64)>>,
 }
 
@@ -63,6 +68,9 @@ impl Globals {
             pause_until: AtomicU64::new(0),
             pause_mode: AtomicU32::new(0),
             tracking_clients: AtomicUsize::new(0),
+            tracking_keys: AtomicUsize::new(0),
+            cron_paused: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
             bcast: RwLock::new(Vec::new()),
         }
     }
@@ -125,6 +133,7 @@ impl Globals {
 /// Settings the hot paths read from atomics rather than the config lock.
 fn apply_live_settings(config: &Config) {
     crate::store::notify::set_flags(config.keyspace_events());
+    super::tracking::set_max_keys(config.get_u64("tracking-table-max-keys"));
 }
 
 /// 40 hex digits, as Redis's run_id.

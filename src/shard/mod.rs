@@ -83,6 +83,7 @@ pub enum Req {
         tx: u64,
         work: Work,
         release: bool,
+        caller: u64,
     },
     Release {
         tx: u64,
@@ -270,7 +271,9 @@ pub struct Shard {
     /// whether the task sending them runs.
     notify_out: RefCell<std::collections::VecDeque<(usize, pubsub::Outgoing)>>,
     /// Keys this shard owns that tracking clients read: who read them.
-    tracked: RefCell<std::collections::HashMap<Bytes, Vec<(usize, u64)>>>,
+    pub tracked: RefCell<tracking::Tracked>,
+    /// BCAST invalidations held until this round's tasks have run.
+    bcast_pending: RefCell<Vec<tracking::BcastPending>>,
     notifier_running: Cell<bool>,
     pub stats: Stats,
     pub started: Instant,
@@ -327,6 +330,7 @@ impl Shard {
             monitors: RefCell::new(Vec::new()),
             notify_out: RefCell::new(Default::default()),
             tracked: RefCell::new(Default::default()),
+            bcast_pending: RefCell::new(Vec::new()),
             notifier_running: Cell::new(false),
             stats: Stats::default(),
             started: Instant::now(),
@@ -451,9 +455,16 @@ impl Shard {
                     self.respond(reply, Box::new(false));
                 }
             }
-            Req::TxCall { tx, work, release } => {
+            Req::TxCall {
+                tx,
+                work,
+                release,
+                caller,
+            } => {
+                crate::store::notify::set_caller(caller);
                 let v = work(self);
                 self.after_work();
+                crate::store::notify::set_caller(0);
                 if release {
                     self.release(tx);
                 }
@@ -571,6 +582,20 @@ impl Shard {
         !l.idle() && l.is_locked(db, key)
     }
 
+    /// Housekeeping at `hz` (Redis's `serverCron`): active expiry, the
+    /// tracking table's limit, the ops/sec sample. DEBUG PAUSE-CRON stops it.
+    pub fn cron(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.globals.cron_paused.load(Relaxed) {
+            return;
+        }
+        if self.globals.active_expire.load(Relaxed) {
+            expire::active_expire(self);
+        }
+        self.limit_tracked();
+        self.stats.sample_ops();
+    }
+
     /// Ends every connection of this shard (shutdown).
     pub fn close_clients(&self) {
         for ci in self.clients.borrow().values() {
@@ -621,4 +646,19 @@ async fn serve_replies(shard: Rc<Shard>, rx: ConnectedReceiver<Resp>) {
             let _ = tx.send(resp.value);
         }
     }
+}
+
+/// Gives the other ready tasks of this shard a turn.
+pub async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

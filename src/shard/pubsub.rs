@@ -35,6 +35,8 @@ pub enum Outgoing {
     Modified(Vec<(Bytes, u64)>),
     /// Invalidations for its tracking clients.
     Invalidations(Vec<super::tracking::Inval>),
+    /// (client, target) pairs whose redirect target has gone.
+    RedirectsBroken(Vec<(u64, u64)>),
 }
 
 /// The three namespaces: SUBSCRIBE channels, PSUBSCRIBE patterns and
@@ -303,6 +305,7 @@ async fn send_events(shard: Rc<Shard>) {
                 }
                 Outgoing::Modified(keys) => sh.invalidate_owned(keys),
                 Outgoing::Invalidations(invs) => sh.deliver_invalidations(invs),
+                Outgoing::RedirectsBroken(pairs) => sh.redirects_broken(pairs),
             })
             .await;
     }

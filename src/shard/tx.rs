@@ -30,6 +30,8 @@ pub struct Tx {
     /// Runs inside an enclosing transaction (a command inside EXEC) that already
     /// holds every lock it needs: no locking, and no releasing, here.
     nested: bool,
+    /// The client it runs for (NOLOOP tracking sees its writes as its own).
+    caller: u64,
 }
 
 impl Tx {
@@ -40,6 +42,7 @@ impl Tx {
         shard: &Rc<Shard>,
         enclosing: Option<u64>,
         parts: Vec<(usize, LockSet)>,
+        caller: u64,
     ) -> Tx {
         match enclosing {
             Some(id) => Tx {
@@ -52,13 +55,14 @@ impl Tx {
                 },
                 released: true,
                 nested: true,
+                caller,
             },
-            None => Tx::lock(shard, parts).await,
+            None => Tx::lock(shard, parts, caller).await,
         }
     }
 
     /// Locks `parts` (shard, keys) for a new transaction and returns once all are held.
-    pub async fn lock(shard: &Rc<Shard>, mut parts: Vec<(usize, LockSet)>) -> Tx {
+    pub async fn lock(shard: &Rc<Shard>, mut parts: Vec<(usize, LockSet)>, caller: u64) -> Tx {
         parts.sort_by_key(|p| p.0);
         let id = shard.globals.next_txid.fetch_add(1, Ordering::Relaxed);
         super::Stats::add(&shard.stats.txs, 1);
@@ -68,6 +72,7 @@ impl Tx {
             shards: parts.iter().map(|p| p.0).collect(),
             released: false,
             nested: false,
+            caller,
         };
         let tries = futures::future::join_all(parts.iter().map(|(s, set)| {
             shard.call_as::<bool>(
@@ -165,6 +170,7 @@ impl Tx {
                     tx: self.id,
                     work,
                     release: release && !self.nested,
+                    caller: self.caller,
                 },
             )
             .await

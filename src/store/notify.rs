@@ -68,7 +68,13 @@ pub fn take_modified() -> Option<Vec<(Bytes, u64)>> {
 #[inline]
 pub fn notify(db: usize, class: u32, event: &'static str, key: &[u8]) {
     if TRACKING.load(Ordering::Relaxed) && class != class::NEW {
-        let by = CALLER.with(Cell::get);
+        // Expiry and eviction are nobody's write (Redis signals them with no
+        // client), so NOLOOP does not hide them.
+        let by = if class & (class::EXPIRED | class::EVICTED) != 0 {
+            0
+        } else {
+            CALLER.with(Cell::get)
+        };
         MODIFIED.with(|m| m.borrow_mut().push((Bytes::copy_from_slice(key), by)));
     }
     let flags = FLAGS.load(Ordering::Relaxed);

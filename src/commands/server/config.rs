@@ -124,6 +124,17 @@ conn_fn!(debug, |c, argv| {
         // Like Redis, DEBUG SLEEP blocks the server thread: here, this shard.
         std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
         c.reply().ok();
+    } else if (eq_ic(&argv[1], "SET-ACTIVE-EXPIRE") || eq_ic(&argv[1], "PAUSE-CRON"))
+        && argv.len() == 3
+    {
+        let on = crate::protocol::parse_i64(&argv[2]).is_some_and(|n| n != 0);
+        let g = &c.shard.globals;
+        if eq_ic(&argv[1], "PAUSE-CRON") {
+            g.cron_paused.store(on, Ordering::Relaxed);
+        } else {
+            g.active_expire.store(on, Ordering::Relaxed);
+        }
+        c.reply().ok();
     } else if eq_ic(&argv[1], "HELP") {
         help_reply(
             c,
@@ -131,6 +142,12 @@ conn_fn!(debug, |c, argv| {
                 "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
+                "PAUSE-CRON <0|1>",
+                "    Stop periodic cron job processing.",
             ],
         );
     } else {

@@ -21,6 +21,8 @@ pub(super) struct ShardTotals {
     txs: u64,
     ops_per_sec: u64,
     locks: (usize, usize),
+    tracked_keys: usize,
+    tracked_items: usize,
 }
 
 pub(super) fn shard_totals(sh: &Shard) -> ShardTotals {
@@ -48,6 +50,8 @@ pub(super) fn shard_totals(sh: &Shard) -> ShardTotals {
         txs: s.txs.get(),
         ops_per_sec: s.ops_per_sec(),
         locks: sh.lock_stats(),
+        tracked_keys: sh.tracked.borrow().keys(),
+        tracked_items: sh.tracked.borrow().items(),
     }
 }
 
@@ -144,10 +148,12 @@ conn_fn!(info, |c, argv| {
             "clients" => {
                 let _ = write!(
                     out,
-                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n\r\n",
                     totals.iter().map(|t| t.clients).sum::<usize>(),
                     cfg.get("maxclients"),
                     totals.iter().map(|t| t.blocked).sum::<usize>(),
+                    g.tracking_clients
+                        .load(std::sync::atomic::Ordering::Relaxed),
                     totals.iter().map(|t| t.blocked).sum::<usize>(),
                 );
             }
@@ -155,7 +161,7 @@ conn_fn!(info, |c, argv| {
                 let rss = rss_bytes();
                 let _ = write!(
                     out,
-                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n\r\n",
+                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n\r\n",
                     human(rss),
                     human(rss),
                     cfg.get("maxmemory"),
@@ -166,9 +172,23 @@ conn_fn!(info, |c, argv| {
                 out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\r\n");
             }
             "stats" => {
+                let (pubsub_channels, pubsub_patterns) = {
+                    let r = g.pubsub();
+                    (
+                        r.len(crate::shard::pubsub::Kind::Channel),
+                        r.len(crate::shard::pubsub::Kind::Pattern),
+                    )
+                };
+                let tracking_prefixes = {
+                    let b = g.bcast.read().unwrap_or_else(|p| p.into_inner());
+                    let mut p: Vec<&bytes::Bytes> = b.iter().map(|e| &e.0).collect();
+                    p.sort_unstable();
+                    p.dedup();
+                    p.len()
+                };
                 let _ = write!(
                     out,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_cross_shard_batches:{}\r\ntotal_multi_shard_transactions:{}\r\n\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_cross_shard_batches:{}\r\ntotal_multi_shard_transactions:{}\r\n\r\n",
                     sum(|t| t.connections),
                     sum(|t| t.commands),
                     sum(|t| t.ops_per_sec),
@@ -178,6 +198,11 @@ conn_fn!(info, |c, argv| {
                     sum(|t| t.expired),
                     sum(|t| t.hits),
                     sum(|t| t.misses),
+                    pubsub_channels,
+                    pubsub_patterns,
+                    totals.iter().map(|t| t.tracked_keys).sum::<usize>(),
+                    totals.iter().map(|t| t.tracked_items).sum::<usize>(),
+                    tracking_prefixes,
                     sum(|t| t.remote_batches),
                     sum(|t| t.txs),
                 );
