@@ -50,14 +50,32 @@ impl Client {
     /// on their owners (default mode, honouring OPTIN/OPTOUT and CLIENT
     /// CACHING, which lasts one command).
     pub async fn track_reads(&mut self, spec: &CommandSpec, argv: &[Bytes]) {
-        use crate::shard::tracking::{BCAST, CACHING, ON, OPTIN, OPTOUT};
+        use crate::shard::tracking::CACHING;
         let t = &self.info.tracking;
         let flags = t.flags.get();
         // Redis keeps CLIENT CACHING across CLIENT subcommands and inside MULTI.
         if flags & CACHING != 0 && self.multi.is_none() && !spec.name.starts_with("client|") {
             t.flags.set(flags & !CACHING);
         }
-        if flags & ON == 0 || flags & BCAST != 0 || !spec.has(flag::READONLY) {
+        if !spec.has(flag::READONLY) {
+            return;
+        }
+        let mut keys: Vec<Bytes> = Vec::new();
+        spec.for_each_key(argv, |pos, _| keys.push(argv[pos].clone()));
+        // The CLIENT CACHING this command consumed still counts for it.
+        self.track_keys_as(flags, keys).await;
+    }
+
+    /// Records `keys` as read by this client, if it tracks them (default
+    /// mode, OPTIN/OPTOUT as the last CLIENT CACHING says).
+    pub async fn track_keys(&mut self, keys: Vec<Bytes>) {
+        let flags = self.info.tracking.flags.get();
+        self.track_keys_as(flags, keys).await;
+    }
+
+    async fn track_keys_as(&mut self, flags: u8, keys: Vec<Bytes>) {
+        use crate::shard::tracking::{BCAST, CACHING, ON, OPTIN, OPTOUT};
+        if flags & ON == 0 || flags & BCAST != 0 {
             return;
         }
         let wanted = if flags & OPTIN != 0 {
@@ -71,8 +89,6 @@ impl Client {
             return;
         }
         let (home, id) = (self.shard.id, self.info.id);
-        let mut keys: Vec<Bytes> = Vec::new();
-        spec.for_each_key(argv, |pos, _| keys.push(argv[pos].clone()));
         for key in keys {
             let owner = self.shard.owner(&key);
             if owner == home {

@@ -262,31 +262,88 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
             let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = &route;
             c.feed_monitors(spec, &argv).await;
         }
-        match route {
-            Route::Shard(s, spec) => {
-                let (db, proto) = (c.db, c.proto);
-                let out = tx
-                    .run(s, move |sh| {
-                        let mut b = BytesMut::new();
-                        spec.run(sh, db, proto, &argv, &mut b);
-                        b.freeze()
-                    })
-                    .await;
-                match out {
-                    Some(b) => c.out.extend_from_slice(&b),
-                    None => c.reply().error("ERR shard unavailable"),
-                }
-            }
-            Route::Conn(spec) => run_conn(c, spec, &argv).await,
-            Route::Multi(spec, groups) => {
-                if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
-                    c.error(&e);
-                }
-            }
-        }
+        run_in_tx(c, &tx, route, argv).await;
     }
     c.exec_tx = None;
     tx.release().await;
+}
+
+/// Runs one routed command inside transaction `tx` (which holds every shard),
+/// appending its reply to `c.out`: a command of EXEC or of a script.
+async fn run_in_tx(c: &mut Client, tx: &crate::shard::tx::Tx, route: Route, argv: Vec<Bytes>) {
+    match route {
+        Route::Shard(s, spec) => {
+            let (db, proto) = (c.db, c.proto);
+            let out = tx
+                .run(s, move |sh| {
+                    let mut b = BytesMut::new();
+                    spec.run(sh, db, proto, &argv, &mut b);
+                    b.freeze()
+                })
+                .await;
+            match out {
+                Some(b) => c.out.extend_from_slice(&b),
+                None => c.reply().error("ERR shard unavailable"),
+            }
+        }
+        Route::Conn(spec) => run_conn(c, spec, &argv).await,
+        Route::Multi(spec, groups) => {
+            if let Err(e) = coord::run_multi(c, spec, &argv, groups).await {
+                c.error(&e);
+            }
+        }
+    }
+}
+
+/// A command a script calls (`redis.call`), found and checked before it runs.
+pub struct ScriptCall {
+    route: Route,
+    argv: Vec<Bytes>,
+}
+
+impl ScriptCall {
+    /// Looks the command up as Redis's `scriptCall` does: `Err` is the
+    /// message for the script (without the error code's `-`).
+    pub fn new(c: &Client, argv: Vec<Bytes>) -> Result<ScriptCall, String> {
+        let Some(mut spec) = table::lookup(&argv[0]) else {
+            return Err("ERR Unknown Redis command called from script".into());
+        };
+        if !spec.subcommands.is_empty() && argv.len() > 1 {
+            match table::lookup_sub(spec, &argv[1]) {
+                Some(sub) => spec = sub,
+                None => return Err("ERR Unknown Redis command called from script".into()),
+            }
+        }
+        if !spec.arity_ok(argv.len()) {
+            return Err("ERR Wrong number of args calling Redis command from script".into());
+        }
+        if spec.has(flag::NOSCRIPT) {
+            return Err("ERR This Redis command is not allowed from script".into());
+        }
+        let route = match route(c, &argv) {
+            Ok(r) => r,
+            Err(e) => {
+                let text = e.message();
+                return Err(text.trim_start_matches('-').to_string());
+            }
+        };
+        Ok(ScriptCall { route, argv })
+    }
+
+    pub fn spec(&self) -> &'static CommandSpec {
+        let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = &self.route;
+        spec
+    }
+
+    /// Runs it inside the script's transaction; the reply is appended to
+    /// `c.out` in `c.proto`.
+    pub async fn run(self, c: &mut Client, tx: &crate::shard::tx::Tx) {
+        Stats::add(&c.shard.stats.commands, 1);
+        if c.shard.monitored() {
+            c.feed_monitors(self.spec(), &self.argv).await;
+        }
+        run_in_tx(c, tx, self.route, self.argv).await;
+    }
 }
 
 /// Runs a command's connection handler.

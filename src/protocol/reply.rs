@@ -148,6 +148,18 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// A RESP3 verbatim string whose body already starts with its `fmt:`.
+    pub fn verbatim_raw(&mut self, body: &[u8]) {
+        self.header(b'=', body.len() as i64);
+        self.buf.put_slice(body);
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// The buffer, for frames this type has no method for.
+    pub fn buf_mut(&mut self) -> &mut BytesMut {
+        self.buf
+    }
+
     /// A verbatim string (`=` with a `txt:` prefix) in RESP3, a bulk string in RESP2.
     pub fn verbatim(&mut self, s: &[u8]) {
         if self.resp3() {

@@ -1,0 +1,329 @@
+-- corekv's Lua prelude: the script environment Redis 7.0 gives, on stock
+-- Lua 5.1. Runs once per shard thread with the host's helpers; returns what
+-- the host drives scripts with. Scripts run as coroutines: redis.call (a C
+-- function, so a script's frame stays on the stack) yields to the host,
+-- which runs the command (on any shard) and resumes the script with its
+-- reply. pcall, xpcall and coroutine.resume are rebuilt on coroutines to let
+-- those yields pass through them; a failed redis.call under them is
+-- raised there (RAISE) instead of resuming the call.
+local host = ...
+local co_create, co_resume, co_yield, co_status =
+    coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+local getinfo = debug.getinfo
+local type, error, tostring, select, unpack, rawget, setmetatable, pairs, setfenv =
+    type, error, tostring, select, unpack, rawget, setmetatable, pairs, setfenv
+local loadstring_raw = loadstring
+local sbyte = string.byte
+
+-- A redis.call's yield carries CALL; a pcall or coroutine passing one up
+-- sends NESTED; the host answers RAISE, err when the call failed and must
+-- raise.
+local CALL, NESTED, RAISE = host.marker, {}, {}
+
+local function pack(...)
+    return { n = select('#', ...), ... }
+end
+
+local function ro_error()
+    error('Attempt to modify a readonly table', 2)
+end
+
+local function readonly(t)
+    return setmetatable({}, { __index = t, __newindex = ro_error, __metatable = false })
+end
+
+-- Where an error happened: the innermost frame of the script's own code.
+local function locate(co)
+    for level = 0, 64 do
+        local i = getinfo(co, level, 'Sl')
+        if not i then
+            return nil
+        end
+        if i.what ~= 'C' and i.source ~= '@corekv' then
+            return i
+        end
+    end
+end
+
+-- A host function's error (an mlua error value) as the message luaL_error
+-- would have raised: placed at the script's line.
+local function normalize(co, e)
+    if type(e) == 'userdata' then
+        local i = locate(co)
+        return (i and (i.short_src .. ':' .. i.currentline .. ': ') or '') .. host.errmsg(e)
+    end
+    return e
+end
+
+-- Resumes co; yields of the host's marker go up to the host and back.
+local function resume_through(co, ...)
+    local r = pack(co_resume(co, ...))
+    while r[1] and co_status(co) == 'suspended' and (r[2] == CALL or r[2] == NESTED) do
+        local direct = r[2] == CALL
+        local rep = pack(co_yield(NESTED, unpack(r, 3, r.n)))
+        if direct and rep[1] == RAISE then
+            return { n = 2, false, rep[2] }
+        end
+        r = pack(co_resume(co, unpack(rep, 1, rep.n)))
+    end
+    if not r[1] then
+        r[2] = normalize(co, r[2])
+    end
+    return r
+end
+
+local function ypcall(f, ...)
+    local co = co_create(function(...) return f(...) end)
+    local r = resume_through(co, ...)
+    if r[1] then
+        return true, unpack(r, 2, r.n)
+    end
+    local e = r[2]
+    -- As Redis's pcall: an error table answers its message.
+    if type(e) == 'table' then
+        local m = e.err
+        if type(m) == 'string' or type(m) == 'number' then
+            e = m
+        end
+    end
+    return false, e
+end
+
+local function yxpcall(f, handler)
+    local co = co_create(function() return f() end)
+    local r = resume_through(co)
+    if r[1] then
+        return true, unpack(r, 2, r.n)
+    end
+    return false, handler(r[2])
+end
+
+local coroutine_api = {
+    create = co_create,
+    status = co_status,
+    yield = co_yield,
+    running = coroutine.running,
+    resume = function(co, ...)
+        local r = resume_through(co, ...)
+        return unpack(r, 1, r.n)
+    end,
+    wrap = function(f)
+        local co = co_create(f)
+        return function(...)
+            local r = resume_through(co, ...)
+            if not r[1] then
+                error(r[2], 0)
+            end
+            return unpack(r, 2, r.n)
+        end
+    end,
+}
+
+-- luaPushErrorBuff: "-CODE msg" or "msg" (code ERR), trailing CR/LF trimmed.
+local function error_table(s)
+    local code, msg = 'ERR', s
+    if sbyte(s, 1) == 45 then
+        local sp = s:find(' ', 1, true)
+        if sp then
+            code, msg = s:sub(2, sp - 1), s:sub(sp + 1)
+        else
+            msg = s:sub(2)
+        end
+    end
+    msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
+    return { err = code .. ' ' .. msg }
+end
+
+local redis = {
+    call = host.call,
+    pcall = host.pcall,
+    sha1hex = host.cwrap(function(...)
+        if select('#', ...) ~= 1 then
+            error(error_table('wrong number of arguments'))
+        end
+        local s = ...
+        if type(s) ~= 'string' and type(s) ~= 'number' then
+            s = ''
+        end
+        return host.sha1hex(tostring(s))
+    end),
+    log = host.cwrap(function(...)
+        local n = select('#', ...)
+        if n < 2 then
+            error(error_table('redis.log() requires two arguments or more.'))
+        end
+        local level = ...
+        if type(tonumber(level)) ~= 'number' then
+            error(error_table('First argument must be a number (log level).'))
+        end
+        level = tonumber(level)
+        if level < 0 or level > 3 then
+            error(error_table('Invalid debug level.'))
+        end
+        local parts = {}
+        for j = 2, n do
+            local s = select(j, ...)
+            if type(s) == 'string' or type(s) == 'number' then
+                if j ~= 2 then
+                    parts[#parts + 1] = ' '
+                end
+                parts[#parts + 1] = tostring(s)
+            end
+        end
+        host.log(level, table.concat(parts))
+    end),
+    setresp = host.cwrap(function(...)
+        if select('#', ...) ~= 1 then
+            error(error_table('redis.setresp() requires one argument.'))
+        end
+        local n = tonumber((...))
+        if n ~= 2 and n ~= 3 then
+            error(error_table('RESP version must be 2 or 3.'))
+        end
+        host.set_resp(n)
+    end),
+    error_reply = function(...)
+        local s = ...
+        if select('#', ...) ~= 1 or type(s) ~= 'string' then
+            return error_table('wrong number or type of arguments')
+        end
+        if sbyte(s, 1) ~= 45 then
+            s = '-' .. s
+        end
+        return error_table(s)
+    end,
+    status_reply = function(...)
+        local s = ...
+        if select('#', ...) ~= 1 or type(s) ~= 'string' then
+            return error_table('wrong number or type of arguments')
+        end
+        return { ok = s }
+    end,
+    set_repl = host.cwrap(function(...)
+        if select('#', ...) ~= 1 then
+            error(error_table('redis.set_repl() requires two arguments.'))
+        end
+        local f = tonumber((...)) or 0
+        if f < 0 or f > 3 then
+            error(error_table('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'))
+        end
+    end),
+    replicate_commands = function() return true end,
+    breakpoint = function() return false end,
+    debug = function() end,
+    acl_check_cmd = host.cwrap(function(...)
+        if select('#', ...) == 0 then
+            error(error_table('Please specify at least one argument for this redis lib call'))
+        end
+        if not host.command_exists((...)) then
+            error(error_table('Invalid command passed to redis.acl_check_cmd()'))
+        end
+        return true
+    end),
+    REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
+    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = host.version, REDIS_VERSION_NUM = host.version_num,
+}
+
+-- Redis's math.random: lrand48, one sequence per server (here per shard).
+local math_api = {}
+for k, v in pairs(math) do
+    math_api[k] = v
+end
+math_api.random = host.random
+math_api.randomseed = host.randomseed
+
+-- What scripts see as globals (Redis's allow list), all read-only.
+local real = {
+    xpcall = yxpcall, tostring = tostring, setmetatable = setmetatable, next = next,
+    assert = assert, tonumber = tonumber, rawequal = rawequal,
+    collectgarbage = collectgarbage, getmetatable = getmetatable, rawset = rawset,
+    pcall = ypcall, type = type, select = select, unpack = unpack, gcinfo = gcinfo,
+    pairs = pairs, rawget = rawget, ipairs = ipairs, _VERSION = _VERSION, error = error,
+    coroutine = readonly(coroutine_api),
+    string = readonly(string), table = readonly(table), math = readonly(math_api),
+    bit = readonly(host.bit), cjson = readonly(host.cjson),
+    redis = readonly(redis),
+}
+local env = setmetatable({}, {
+    __index = function(_, k)
+        local v = real[k]
+        if v == nil then
+            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+        end
+        return v
+    end,
+    __newindex = ro_error,
+    __metatable = false,
+})
+real._G = env
+-- Chunks a script loads run in the script's environment; no bytecode.
+local function load_text(s, name)
+    if type(s) == 'string' and sbyte(s, 1) == 27 then
+        return nil, 'bytecode is not allowed'
+    end
+    local f, e = loadstring_raw(s, name)
+    if f then
+        setfenv(f, env)
+    end
+    return f, e
+end
+real.loadstring = load_text
+real.load = function(f, name)
+    if type(f) == 'string' then
+        return load_text(f, name)
+    end
+    local parts = {}
+    while true do
+        local p = f()
+        if p == nil or p == '' then
+            break
+        end
+        parts[#parts + 1] = p
+    end
+    return load_text(table.concat(parts), name)
+end
+
+-- One step of a script: 'call', args... (a command to run), 'done', value,
+-- or 'error', {err=, source=, line=} (Redis's error handler's table).
+local function step(co, ...)
+    local r = pack(co_resume(co, ...))
+    if not r[1] then
+        local e = r[2]
+        e = normalize(co, e)
+        if type(e) ~= 'table' then
+            e = { err = 'ERR ' .. tostring(e) }
+        end
+        local i = locate(co)
+        if i then
+            e.source = i.source
+            e.line = i.currentline
+        end
+        return 'error', e
+    end
+    if co_status(co) == 'dead' then
+        return 'done', r[2]
+    end
+    if r[2] == CALL or r[2] == NESTED then
+        return 'call', r[2] == NESTED, unpack(r, 3, r.n)
+    end
+    return 'error', { err = 'ERR attempt to yield across metamethod/C-call boundary' }
+end
+
+-- A redis.call the script made itself failed: the script ends there.
+local function fail(co, e)
+    local i = locate(co)
+    if i then
+        e.source = i.source
+        e.line = i.currentline
+    end
+    return e
+end
+
+local function start(f, keys, argv)
+    real.KEYS = keys
+    real.ARGV = argv
+    return co_create(f)
+end
+
+return env, start, step, error_table, fail, RAISE

@@ -1,0 +1,406 @@
+//! One Lua 5.1 interpreter per shard thread, set up as Redis 7.0 sets up its
+//! one (`prelude.lua`), and the process-wide script cache that EVALSHA and
+//! SCRIPT EXISTS read on every shard.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, RwLock};
+
+use bytes::Bytes;
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+
+/// Script bodies by lower-case SHA1, shared by all shards; each thread
+/// compiles a body the first time it runs it there.
+static SCRIPTS: LazyLock<RwLock<HashMap<String, Bytes>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+/// Bumped by SCRIPT FLUSH: threads drop their compiled functions.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+pub fn sha1hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+pub fn stored(sha: &str) -> Option<Bytes> {
+    SCRIPTS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(sha)
+        .cloned()
+}
+
+pub fn store(sha: String, body: Bytes) {
+    SCRIPTS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(sha, body);
+}
+
+pub fn flush() {
+    SCRIPTS.write().unwrap_or_else(|p| p.into_inner()).clear();
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A shard thread's interpreter.
+pub struct Vm {
+    pub lua: Lua,
+    pub env: Table,
+    /// `start(f, KEYS, ARGV)` → the script's coroutine.
+    pub start: Function,
+    /// `step(co, ...)` → `'call', args...` | `'done', value` | `'error', table`.
+    pub step: Function,
+    /// Redis's `luaPushErrorBuff`: a message → `{err = "CODE msg"}`.
+    pub error_table: Function,
+    /// `fail(co, err)`: a failed `redis.call` ends the script: `err` with
+    /// where it was called.
+    pub fail: Function,
+    /// What the host resumes a nested failed `redis.call` with.
+    pub raise: Value,
+    compiled: RefCell<HashMap<String, Function>>,
+    generation: Cell<u64>,
+    /// `redis.setresp`: the protocol the script's calls answer in.
+    pub resp: Rc<Cell<u8>>,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Rc<Vm>>> = const { RefCell::new(None) };
+}
+
+/// This thread's interpreter (made on first use).
+pub fn get() -> Result<Rc<Vm>, String> {
+    VM.with(|v| {
+        if let Some(vm) = v.borrow().as_ref() {
+            return Ok(vm.clone());
+        }
+        let vm = Rc::new(Vm::new().map_err(|e| format!("ERR Lua setup failed: {e}"))?);
+        *v.borrow_mut() = Some(vm.clone());
+        Ok(vm)
+    })
+}
+
+/// Redis's `redisLrand48`: the 48-bit linear congruential generator, from
+/// the same default state, so `math.random` gives Redis's sequence.
+#[derive(Clone, Copy)]
+struct Lrand48(u64);
+
+impl Lrand48 {
+    const A: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+
+    fn seed(s: i32) -> Lrand48 {
+        Lrand48((((s as u32 as u64) << 16) | 0x330E) & Self::MASK)
+    }
+
+    fn next(&mut self) -> i32 {
+        self.0 = (Self::A.wrapping_mul(self.0).wrapping_add(0xB)) & Self::MASK;
+        (self.0 >> 17) as i32
+    }
+}
+
+impl Vm {
+    fn new() -> mlua::Result<Vm> {
+        // SAFETY: the debug library is loaded only for the prelude, which keeps
+        // `debug.getinfo` in a local and never hands the library to scripts;
+        // nothing else of it is reachable from a script's environment.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::default(),
+            )
+        };
+        let resp = Rc::new(Cell::new(2u8));
+        let host = lua.create_table()?;
+        host.set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::LuaString| Ok(sha1hex(&s.as_bytes())))?,
+        )?;
+        host.set(
+            "log",
+            lua.create_function(|_, (level, msg): (i64, mlua::LuaString)| {
+                let msg = msg.to_string_lossy();
+                match level {
+                    0 => log::debug!("{msg}"),
+                    1 => log::info!("{msg}"),
+                    2 => log::info!("{msg}"),
+                    _ => log::warn!("{msg}"),
+                }
+                Ok(())
+            })?,
+        )?;
+        let r = resp.clone();
+        host.set(
+            "set_resp",
+            lua.create_function(move |_, n: u8| {
+                r.set(n);
+                Ok(())
+            })?,
+        )?;
+        let rng = Rc::new(Cell::new(Lrand48(0x1234_ABCD_330E)));
+        let g = rng.clone();
+        host.set(
+            "random",
+            lua.create_function(move |_, args: mlua::Variadic<f64>| {
+                let mut st = g.get();
+                let x = st.next();
+                g.set(st);
+                let r = (x % i32::MAX) as f64 / i32::MAX as f64;
+                match args.len() {
+                    0 => Ok(r),
+                    1 => {
+                        let u = args[0] as i32;
+                        if u < 1 {
+                            return Err(mlua::Error::runtime(
+                                "bad argument #1 to 'random' (interval is empty)",
+                            ));
+                        }
+                        Ok((r * u as f64).floor() + 1.0)
+                    }
+                    2 => {
+                        let (l, u) = (args[0] as i32, args[1] as i32);
+                        if l > u {
+                            return Err(mlua::Error::runtime(
+                                "bad argument #2 to 'random' (interval is empty)",
+                            ));
+                        }
+                        Ok((r * (u as f64 - l as f64 + 1.0)).floor() + l as f64)
+                    }
+                    _ => Err(mlua::Error::runtime("wrong number of arguments")),
+                }
+            })?,
+        )?;
+        host.set(
+            "randomseed",
+            lua.create_function(move |_, s: f64| {
+                rng.set(Lrand48::seed(s as i32));
+                Ok(())
+            })?,
+        )?;
+        host.set(
+            "command_exists",
+            lua.create_function(|_, name: mlua::LuaString| {
+                Ok(crate::dispatch::table::lookup(&name.as_bytes()).is_some())
+            })?,
+        )?;
+        host.set("version", crate::commands::server::REDIS_VERSION)?;
+        host.set("version_num", version_num())?;
+        host.set("bit", super::bit::library(&lua)?)?;
+        host.set("cjson", super::cjson::library(&lua)?)?;
+        host.set(
+            "cwrap",
+            lua.create_function(|lua, f: Function| {
+                // SAFETY: `f` is the one value pushed; `lua_pushcclosure`
+                // pops it as the closure's upvalue and pushes the closure,
+                // the one result `exec_raw` reads back.
+                unsafe {
+                    lua.exec_raw::<Function>(f, |l| {
+                        mlua::ffi::lua_pushcclosure(l, trampoline, 1);
+                    })
+                }
+            })?,
+        )?;
+        host.set(
+            "errmsg",
+            lua.create_function(|_, v: Value| {
+                Ok(match v {
+                    Value::Error(e) => error_message(&e),
+                    other => other.to_string().unwrap_or_default(),
+                })
+            })?,
+        )?;
+        host.set(
+            "marker",
+            Value::LightUserData(mlua::LightUserData(marker())),
+        )?;
+        // SAFETY: `yield_call` and `yield_pcall` are C functions that follow
+        // the Lua C API: they touch only their own stack and end by yielding.
+        unsafe {
+            host.set("call", lua.create_c_function(yield_call)?)?;
+            host.set("pcall", lua.create_c_function(yield_pcall)?)?;
+        }
+        type Prelude = (Table, Function, Function, Function, Function, Value);
+        let (env, start, step, error_table, fail, raise): Prelude = lua
+            .load(include_str!("prelude.lua"))
+            .set_name("@corekv")
+            .set_mode(ChunkMode::Text)
+            .call(host)?;
+        // What the prelude captured is all scripts get of these.
+        let globals = lua.globals();
+        for name in ["debug", "print", "dofile", "loadfile", "setfenv", "getfenv"] {
+            globals.raw_set(name, Value::Nil)?;
+        }
+        Ok(Vm {
+            lua,
+            env,
+            start,
+            step,
+            error_table,
+            fail,
+            raise,
+            compiled: RefCell::new(HashMap::new()),
+            generation: Cell::new(GENERATION.load(Ordering::Relaxed)),
+            resp,
+        })
+    }
+
+    /// The compiled script `sha` (compiling `body`), or Redis's compile error.
+    pub fn function(&self, sha: &str, body: &[u8]) -> Result<Function, String> {
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if self.generation.replace(generation) != generation {
+            self.compiled.borrow_mut().clear();
+        }
+        if let Some(f) = self.compiled.borrow().get(sha) {
+            return Ok(f.clone());
+        }
+        let f = compile(&self.lua, &self.env, body)?;
+        self.compiled
+            .borrow_mut()
+            .insert(sha.to_string(), f.clone());
+        Ok(f)
+    }
+}
+
+/// A host function's error as Lua's own library functions word theirs.
+fn error_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => error_message(cause),
+        mlua::Error::BadArgument { to, pos, cause, .. } => {
+            let why = match cause.as_ref() {
+                mlua::Error::FromLuaConversionError { from, to, .. } => {
+                    let want = if to.contains("f64") || to.contains("i") {
+                        "number"
+                    } else {
+                        "string"
+                    };
+                    let got = if *from == "nil" { "no value" } else { from };
+                    format!("{want} expected, got {got}")
+                }
+                other => error_message(other),
+            };
+            let name = to.as_deref().unwrap_or("?");
+            let name = name.rsplit('.').next().unwrap_or(name);
+            format!("bad argument #{pos} to '{name}' ({why})")
+        }
+        other => other.to_string(),
+    }
+}
+
+static MARKER: u8 = 0;
+
+/// The light userdata that tags a `redis.call` yield.
+fn marker() -> *mut std::ffi::c_void {
+    &MARKER as *const u8 as *mut std::ffi::c_void
+}
+
+/// `redis.call(...)` / `redis.pcall(...)`: yields `marker, raise, ...` to
+/// the host; the host resumes with the reply, which becomes the result.
+///
+/// # Safety
+/// Called by Lua with a valid state, as a C function.
+unsafe extern "C-unwind" fn yield_with_flag(l: *mut mlua::lua_State, raise: bool) -> i32 {
+    use mlua::ffi;
+    // SAFETY: `l` is the running state (Lua calls us); two slots are
+    // reserved before pushing, and yielding `gettop` values is how a C
+    // function yields in Lua 5.1.
+    unsafe {
+        if ffi::lua_checkstack(l, 2) == 0 {
+            return ffi::luaL_error(l, c"stack overflow".as_ptr());
+        }
+        ffi::lua_pushboolean(l, raise as i32);
+        ffi::lua_insert(l, 1);
+        ffi::lua_pushlightuserdata(l, marker());
+        ffi::lua_insert(l, 1);
+        ffi::lua_yield(l, ffi::lua_gettop(l))
+    }
+}
+
+/// A C closure over a Lua function (its upvalue) that calls it with its own
+/// arguments: an API function written in Lua keeps the script's frame on
+/// the stack even when called in tail position, so its errors are placed on
+/// the script's line, as Redis's C API functions' are.
+unsafe extern "C-unwind" fn trampoline(l: *mut mlua::lua_State) -> i32 {
+    use mlua::ffi;
+    // SAFETY: `l` is the running state; the closure was made with one
+    // upvalue (`cwrap`), and `lua_call` with the arguments already on the
+    // stack leaves exactly the results there.
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        if ffi::lua_checkstack(l, 1) == 0 {
+            return ffi::luaL_error(l, c"stack overflow".as_ptr());
+        }
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(l, 1);
+        ffi::lua_call(l, n, ffi::LUA_MULTRET);
+        ffi::lua_gettop(l)
+    }
+}
+
+unsafe extern "C-unwind" fn yield_call(l: *mut mlua::lua_State) -> i32 {
+    // SAFETY: as `yield_with_flag`.
+    unsafe { yield_with_flag(l, true) }
+}
+
+unsafe extern "C-unwind" fn yield_pcall(l: *mut mlua::lua_State) -> i32 {
+    // SAFETY: as `yield_with_flag`.
+    unsafe { yield_with_flag(l, false) }
+}
+
+/// Compiles a script body as Redis does: its shebang line, if any, is
+/// skipped but its line feed kept, so line numbers stay the user's.
+pub fn compile(lua: &Lua, env: &Table, body: &[u8]) -> Result<Function, String> {
+    let code = if body.starts_with(b"#!") {
+        let nl = memchr::memchr(b'\n', body).unwrap_or(body.len());
+        &body[nl..]
+    } else {
+        body
+    };
+    lua.load(code)
+        .set_name("@user_script")
+        .set_mode(ChunkMode::Text)
+        .set_environment(env.clone())
+        .into_function()
+        .map_err(|e| {
+            let msg = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            format!("ERR Error compiling script (new function): {msg}")
+        })
+}
+
+/// `REDIS_VERSION_NUM`: 0x00MMmmpp.
+fn version_num() -> i64 {
+    let mut parts = crate::commands::server::REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (a << 16) | (b << 8) | c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lrand48_is_redis_sequence() {
+        // The first values of Redis's math.random() after start-up.
+        let mut r = Lrand48(0x1234_ABCD_330E);
+        let x = r.next();
+        let f = (x % i32::MAX) as f64 / i32::MAX as f64;
+        assert!((0.0..1.0).contains(&f));
+        let mut s = Lrand48::seed(0);
+        let mut t = Lrand48::seed(0);
+        assert_eq!(s.next(), t.next());
+    }
+
+    #[test]
+    fn sha1_of_empty() {
+        assert_eq!(sha1hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+}

@@ -1,0 +1,120 @@
+//! Lua scripts on several shards: atomic whatever keys they touch (declared
+//! or not), the script cache shared by every shard, scripts inside EXEC.
+//! Reply and error texts are compared with redis-server by the differential
+//! corpus `tests/corpus/scripting.txt`.
+
+mod support;
+
+use std::thread;
+
+use support::{RawConn, start_corekv};
+
+fn s(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// Moves one unit between keys on different shards, named in ARGV (so not
+/// declared): a script is all-or-nothing to other clients.
+const MOVE: &str = "local a = tonumber(redis.call('get', ARGV[1])) \
+    local b = tonumber(redis.call('get', ARGV[2])) \
+    redis.call('set', ARGV[1], a - 1) \
+    redis.call('set', ARGV[2], b + 1) \
+    return a + b";
+
+#[test]
+fn scripts_are_atomic_across_shards_with_undeclared_keys() {
+    let srv = start_corekv(3);
+    let mut c = RawConn::connect(srv.port);
+    // Keys chosen to live on different shards (different hash tags).
+    let keys = ["acct{a}", "acct{b}", "acct{c}"];
+    for k in keys {
+        assert_eq!(s(&c.cmd(&["SET", k, "1000"])), "+OK\r\n");
+    }
+    let port = srv.port;
+    let movers: Vec<_> = (0..3)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = RawConn::connect(port);
+                let keys = ["acct{a}", "acct{b}", "acct{c}"];
+                for n in 0..300 {
+                    let (x, y) = (keys[(i + n) % 3], keys[(i + n + 1) % 3]);
+                    let r = s(&c.cmd(&["EVAL", MOVE, "0", x, y]));
+                    assert!(r.starts_with(':'), "{r}");
+                }
+            })
+        })
+        .collect();
+    // Readers see the total unchanged, through MGET and through a script.
+    let mut r = RawConn::connect(srv.port);
+    let sum_script = "local t = 0 for _, k in ipairs(ARGV) do \
+        t = t + tonumber(redis.call('get', k)) end return t";
+    for _ in 0..300 {
+        let total = s(&r.cmd(&["EVAL", sum_script, "0", keys[0], keys[1], keys[2]]));
+        assert_eq!(total, ":3000\r\n");
+        let m = r.cmd(&["MGET", keys[0], keys[1], keys[2]]);
+        let text = s(&m);
+        let sum: i64 = text
+            .split("\r\n")
+            .filter_map(|l| l.parse::<i64>().ok())
+            .filter(|n| *n > 10)
+            .sum();
+        assert_eq!(sum, 3000, "{text}");
+    }
+    for m in movers {
+        m.join().expect("mover thread");
+    }
+    let total = s(&c.cmd(&["EVAL", sum_script, "0", keys[0], keys[1], keys[2]]));
+    assert_eq!(total, ":3000\r\n");
+}
+
+#[test]
+fn script_cache_is_shared_by_every_shard() {
+    let srv = start_corekv(3);
+    let mut a = RawConn::connect(srv.port);
+    let sha = s(&a.cmd(&[
+        "SCRIPT",
+        "LOAD",
+        "return ARGV[1] .. redis.call('incr', KEYS[1])",
+    ]));
+    let sha = sha.trim().rsplit('\n').next().unwrap_or("").to_string();
+    assert_eq!(sha.len(), 40, "{sha}");
+    // Connections are spread over the shards: every one finds the script.
+    for i in 0..12 {
+        let mut c = RawConn::connect(srv.port);
+        let v = format!("x{}", i + 1);
+        let want = format!("${}\r\n{v}\r\n", v.len());
+        assert_eq!(s(&c.cmd(&["EVALSHA", &sha, "1", "n{z}", "x"])), want);
+        assert_eq!(s(&c.cmd(&["SCRIPT", "EXISTS", &sha])), "*1\r\n:1\r\n");
+    }
+    assert_eq!(s(&a.cmd(&["SCRIPT", "FLUSH"])), "+OK\r\n");
+    let mut c = RawConn::connect(srv.port);
+    assert_eq!(
+        s(&c.cmd(&["EVALSHA", &sha, "1", "n{z}", "x"])),
+        "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+    );
+}
+
+#[test]
+fn scripts_run_inside_exec_and_see_its_writes() {
+    let srv = start_corekv(2);
+    let mut c = RawConn::connect(srv.port);
+    assert_eq!(s(&c.cmd(&["MULTI"])), "+OK\r\n");
+    assert_eq!(s(&c.cmd(&["SET", "k{1}", "5"])), "+QUEUED\r\n");
+    let script = "return redis.call('incrby', 'k{1}', 1) + redis.call('incr', 'k{2}')";
+    assert_eq!(s(&c.cmd(&["EVAL", script, "0"])), "+QUEUED\r\n");
+    assert_eq!(s(&c.cmd(&["EXEC"])), "*2\r\n+OK\r\n:7\r\n");
+    // Blocking commands are refused in scripts (Redis 7.0 flags them noscript).
+    let r = s(&c.cmd(&["EVAL", "return redis.call('blpop', 'none', 0)", "0"]));
+    assert!(
+        r.starts_with("-ERR This Redis command is not allowed from script"),
+        "{r}"
+    );
+    // A script that fails halfway keeps what it did (Redis has no rollback).
+    let r = s(&c.cmd(&[
+        "EVAL",
+        "redis.call('set', 'half{1}', 'x') redis.call('incr', 'half{1}')",
+        "0",
+    ]));
+    assert!(r.starts_with("-ERR value is not an integer"), "{r}");
+    assert_eq!(s(&c.cmd(&["GET", "half{1}"])), "$1\r\nx\r\n");
+}
