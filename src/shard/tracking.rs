@@ -58,6 +58,21 @@ pub struct Inval {
     pub origin: (usize, u64),
 }
 
+impl Inval {
+    /// An invalidation raised on the key's shard (not yet redirected).
+    fn new(id: u64, key: Option<Bytes>, by: u64, bcast: bool, group: u32) -> Inval {
+        Inval {
+            id,
+            key,
+            by,
+            redirected: false,
+            bcast,
+            group,
+            origin: (0, 0),
+        }
+    }
+}
+
 /// BCAST keys matched by one client's prefix, waiting for the flush.
 pub struct BcastPending {
     prefix: Bytes,
@@ -160,15 +175,7 @@ impl Shard {
             };
             t.items -= readers.len();
             for (home, id) in readers {
-                to[home].push(Inval {
-                    id,
-                    key: Some(key.clone()),
-                    by: 0,
-                    redirected: false,
-                    bcast: false,
-                    group: 0,
-                    origin: (0, 0),
-                });
+                to[home].push(Inval::new(id, Some(key.clone()), 0, false, 0));
             }
         }
         t.rounds_over = if total.load(Ordering::Relaxed) > max {
@@ -262,15 +269,7 @@ impl Shard {
         let mut to: Vec<Vec<Inval>> = vec![Vec::new(); self.nshards];
         for (group, p) in pending.into_iter().enumerate() {
             for (key, by) in p.keys {
-                to[p.home].push(Inval {
-                    id: p.id,
-                    key: Some(key),
-                    by,
-                    redirected: false,
-                    bcast: true,
-                    group: group as u32 + 1,
-                    origin: (0, 0),
-                });
+                to[p.home].push(Inval::new(p.id, Some(key), by, true, group as u32 + 1));
             }
         }
         self.send_invals(to);
@@ -288,15 +287,7 @@ impl Shard {
             for (key, by) in keys {
                 let readers = t.remove(&key, &self.globals.tracking_keys);
                 for (home, id) in readers.unwrap_or_default() {
-                    to[home].push(Inval {
-                        id,
-                        key: Some(key.clone()),
-                        by,
-                        redirected: false,
-                        bcast: false,
-                        group: 0,
-                        origin: (0, 0),
-                    });
+                    to[home].push(Inval::new(id, Some(key.clone()), by, false, 0));
                 }
             }
         }
@@ -322,15 +313,7 @@ impl Shard {
             .collect();
         let invs = ids
             .into_iter()
-            .map(|id| Inval {
-                id,
-                key: None,
-                by: 0,
-                redirected: false,
-                bcast: true,
-                group: 0,
-                origin: (0, 0),
-            })
+            .map(|id| Inval::new(id, None, 0, true, 0))
             .collect();
         self.deliver_invalidations(invs);
     }
