@@ -320,7 +320,7 @@ impl ScriptCall {
         if spec.has(flag::NOSCRIPT) {
             return Err("ERR This Redis command is not allowed from script".into());
         }
-        let route = match route(c, &argv) {
+        let route = match route_spec(c, spec, &argv) {
             Ok(r) => r,
             Err(e) => {
                 let text = e.message();
@@ -446,6 +446,11 @@ fn route(c: &Client, argv: &[Bytes]) -> Result<Route, CmdError> {
         }
         spec = sub;
     }
+    route_spec(c, spec, argv)
+}
+
+/// Where a command already looked up (with arity checked) runs.
+fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<Route, CmdError> {
     if !c.authed && !spec.has(flag::NO_AUTH) {
         return Err(CmdError::NoAuth);
     }
