@@ -362,6 +362,25 @@ fn tracking_session(port: u16) -> Vec<String> {
     );
     let evicted = [s(&t.read_reply()), s(&t.read_reply())];
     log("evicted", evicted.len().to_string().into_bytes());
+    // A lowered limit applies before the next command, even one MULTI only
+    // queues: the eviction's invalidation comes before QUEUED (#11715).
+    // (FLUSHALL empties the table first.)
+    w.cmd(&["DEBUG", "PAUSE-CRON", "1"]);
+    w.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "2"]);
+    w.cmd(&["FLUSHALL"]);
+    log("flushed", t.read_reply());
+    log("mget 2", t.cmd(&["MGET", "q1{t}", "q2{t}"]));
+    log("multi", t.cmd(&["MULTI"]));
+    w.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "1"]);
+    // Which of the two goes is the server's choice.
+    let first = s(&t.cmd(&["PING"]));
+    log(
+        "evicted before queued",
+        first.replace("q2{t}", "q1{t}").into_bytes(),
+    );
+    log("queued", t.read_reply());
+    log("exec", t.cmd(&["EXEC"]));
+    w.cmd(&["DEBUG", "PAUSE-CRON", "0"]);
     log(
         "max keys back",
         t.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "0"]),

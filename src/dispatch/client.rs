@@ -57,7 +57,8 @@ impl Client {
         if flags & CACHING != 0 && self.multi.is_none() && !spec.name.starts_with("client|") {
             t.flags.set(flags & !CACHING);
         }
-        if !spec.has(flag::READONLY) {
+        // Read-only scripts track what their commands read, not themselves.
+        if !spec.has(flag::READONLY) || matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro") {
             return;
         }
         let mut keys: Vec<Bytes> = Vec::new();

@@ -107,6 +107,13 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
         flush(c, pending).await;
         wait_out_pause(c, &argv).await;
     }
+    if c.shard.tracking_over_limit() {
+        flush(c, pending).await;
+        c.shard.limit_tracked_everywhere().await;
+        // As Redis: those invalidations go out before this command's reply.
+        let info = c.info.clone();
+        info.outbox.drain_into(&mut c.out);
+    }
     if c.multi.is_some() && !controls_transaction(&argv[0]) {
         queue(c, argv);
         return;

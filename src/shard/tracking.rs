@@ -142,6 +142,29 @@ impl Shard {
         }
     }
 
+    /// Whether the readers' table is over `tracking-table-max-keys`.
+    pub fn tracking_over_limit(&self) -> bool {
+        let max = MAX_KEYS.load(Ordering::Relaxed);
+        max != 0 && self.globals.tracking_keys.load(Ordering::Relaxed) > max
+    }
+
+    /// As Redis before every command: bring the table back within the limit
+    /// (a lowered limit or keys read inside MULTI), on every shard that holds
+    /// part of it. Each shard sends its invalidations before it answers, so
+    /// they reach the client before the command's reply.
+    pub async fn limit_tracked_everywhere(&self) {
+        for s in 0..self.nshards {
+            if !self.tracking_over_limit() {
+                break;
+            }
+            if s == self.id {
+                self.limit_tracked();
+            } else {
+                self.run_now(s, |sh| sh.limit_tracked()).await;
+            }
+        }
+    }
+
     /// Keeps the readers' table within `tracking-table-max-keys` (summed over
     /// shards), as Redis's `trackingLimitUsedSlots`: evicted keys are
     /// invalidated as if written, 100 more per round while still over.
