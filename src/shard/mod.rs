@@ -64,6 +64,15 @@ pub struct BatchOut {
     pub ends: Vec<u32>,
 }
 
+/// What transaction work on a shard answers: its result, the keyspace events
+/// it raised (for the coordinator to publish), and whether the shard kept
+/// locks it was asked to drop until then.
+pub struct TxOut {
+    pub value: AnyBox,
+    pub events: Option<Vec<crate::store::notify::Event>>,
+    pub held: bool,
+}
+
 pub enum Req {
     Batch(Batch),
     /// A closure that waits, like a command, until none of `set` is locked.
@@ -462,13 +471,26 @@ impl Shard {
                 caller,
             } => {
                 crate::store::notify::set_caller(caller);
-                let v = work(self);
+                let value = work(self);
+                // A transaction's keyspace events are published by its
+                // coordinator, so subscribers get them in the order raised
+                // whichever shards raised them.
+                let events = crate::store::notify::take_events();
                 self.after_work();
                 crate::store::notify::set_caller(0);
-                if release {
+                // Locks stay until the coordinator has published them.
+                let held = release && events.is_some();
+                if release && !held {
                     self.release(tx);
                 }
-                self.respond(reply, v);
+                self.respond(
+                    reply,
+                    Box::new(TxOut {
+                        value,
+                        events,
+                        held,
+                    }),
+                );
             }
             Req::Release { tx } => {
                 self.release(tx);

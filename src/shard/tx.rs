@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use super::locks::LockSet;
-use super::{AnyBox, Req, Shard, Work};
+use super::{AnyBox, Req, Shard, TxOut, Work};
 
 pub struct Tx {
     shard: Rc<Shard>,
@@ -163,7 +163,8 @@ impl Tx {
         release: bool,
     ) -> Option<R> {
         let work: Work = Box::new(move |sh| Box::new(f(sh)) as AnyBox);
-        self.shard
+        let out: TxOut = self
+            .shard
             .call_as(
                 s,
                 Req::TxCall {
@@ -173,7 +174,14 @@ impl Tx {
                     caller: self.caller,
                 },
             )
-            .await
+            .await?;
+        if let Some(events) = out.events {
+            self.shard.publish_events(events);
+        }
+        if out.held {
+            self.shard.call(s, Req::Release { tx: self.id }).await;
+        }
+        out.value.downcast::<R>().ok().map(|b| *b)
     }
 
     /// The shards this transaction holds locks on, ascending.
