@@ -678,3 +678,75 @@ fn multi_exec_transfers_keep_the_total() {
         .at_least("multi-shard transactions", transactions, 83)
         .check();
 }
+
+/// Check-and-set with WATCH on two keys of different shards: clients read
+/// both, then write both + 1 in MULTI/EXEC, retrying when EXEC answers nil;
+/// a bumper increments both in plain cross-shard EXECs. No update is lost
+/// (both keys end at the number of successful EXECs), and a CAS whose two
+/// reads straddled a bump (so a watched key changed) never commits.
+#[test]
+fn watch_check_and_set_loses_no_update() {
+    let server = support::start_corekv(SHARDS);
+    let keys = pick_distinct_shard_keys("cas", 2);
+    let (a, b) = (keys[0].clone(), keys[1].clone());
+    let mut con = client(server.port);
+    let _: () = q(&mut con, &["MSET", &a, "0", &b, "0"]);
+    let (done, aborted) = (counter(), counter());
+    let mut race = Race::new(server.port, RACE);
+    for w in 0..3 {
+        let (a, b, done, aborted) = (a.clone(), b.clone(), done.clone(), aborted.clone());
+        race.spawn(&format!("cas{w}"), move |con, _| {
+            let _: () = q(con, &["WATCH", &a, &b]);
+            let va: i64 = q(con, &["GET", &a]);
+            let vb: i64 = q(con, &["GET", &b]);
+            let r: Option<Vec<String>> = redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&a)
+                .arg(va + 1)
+                .cmd("SET")
+                .arg(&b)
+                .arg(vb + 1)
+                .query(con)
+                .expect("EXEC");
+            // Two GETs may straddle a bump; that bump came after the WATCH,
+            // so such an EXEC must fail.
+            assert!(
+                va == vb || r.is_none(),
+                "EXEC ran although a watched key changed ({va} vs {vb})"
+            );
+            match r {
+                Some(_) => done.fetch_add(1, Ordering::Relaxed),
+                None => aborted.fetch_add(1, Ordering::Relaxed),
+            };
+        });
+    }
+    {
+        let (a, b, done) = (a.clone(), b.clone(), done.clone());
+        race.spawn("bumper", move |con, _| {
+            let _: (i64, i64) = redis::pipe()
+                .atomic()
+                .cmd("INCR")
+                .arg(&a)
+                .cmd("INCR")
+                .arg(&b)
+                .query(con)
+                .expect("EXEC");
+            done.fetch_add(1, Ordering::Relaxed);
+            thread::sleep(Duration::from_millis(1));
+        });
+    }
+    let ops = race.finish("watch check-and-set");
+    let va: i64 = q(&mut con, &["GET", &a]);
+    let vb: i64 = q(&mut con, &["GET", &b]);
+    assert_eq!(
+        (va, vb),
+        (get(&done) as i64, get(&done) as i64),
+        "an update was lost"
+    );
+    Minimums::new("watch check-and-set")
+        .at_least("attempts per CAS client", min_ops(&ops, "cas"), 150)
+        .at_least("EXECs that failed on a touched key", get(&aborted), 100)
+        .at_least("EXECs that succeeded", get(&done), 150)
+        .check();
+}

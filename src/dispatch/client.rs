@@ -3,16 +3,19 @@
 
 use std::collections::HashSet;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 
 use super::args::CmdError;
 use super::table::{CommandSpec, flag};
 use crate::protocol::{Proto, Reply};
-use crate::shard::locks::LockSet;
+use crate::shard::locks::{LockKey, LockSet};
 use crate::shard::monitor::monitor_line;
-use crate::shard::pubsub::Kind;
+use crate::shard::pubsub::{Kind, Outgoing};
 use crate::shard::tx::Tx;
+use crate::shard::watch::WatchFlag;
 use crate::shard::{ClientInfo, Shard};
 
 /// Connection state that commands may read or change.
@@ -29,6 +32,8 @@ pub struct Client {
     pub multi: Option<Vec<super::route::Queued>>,
     /// A command was refused while queueing: EXEC must abort.
     pub multi_dirty: bool,
+    /// Keys WATCHed for the next EXEC.
+    pub watch: Option<Watching>,
     /// The transaction id EXEC holds while it runs the queued commands.
     pub exec_tx: Option<u64>,
     /// Channels, patterns and shard channels subscribed to, by [`Kind`]; the
@@ -45,7 +50,100 @@ pub struct Client {
     pub output_is_push: bool,
 }
 
+/// A client's WATCH round: the keys (registered on their owners) and the flag
+/// their owners set when one changes (see `shard::watch`).
+pub struct Watching {
+    flag: WatchFlag,
+    keys: Vec<(u8, Bytes)>,
+    /// The earliest expiry of the keys that were live when watched (0: none):
+    /// once past, EXEC fails as if the key had been deleted (Redis's
+    /// `isWatchedKeyExpired`).
+    deadline: u64,
+}
+
+impl Watching {
+    /// Whether EXEC must fail; asked while EXEC holds every shard.
+    pub fn broken(&self, now: u64) -> bool {
+        self.flag.load(Ordering::Acquire) || (self.deadline != 0 && self.deadline <= now)
+    }
+}
+
 impl Client {
+    /// WATCH: registers each key not yet watched in this database on its
+    /// owner, once whatever holds it there is done.
+    pub async fn watch_keys(&mut self, keys: &[Bytes]) {
+        let w = self.watch.get_or_insert_with(|| Watching {
+            flag: Arc::new(AtomicBool::new(false)),
+            keys: Vec::new(),
+            deadline: 0,
+        });
+        if w.flag.load(Ordering::Acquire) {
+            return; // EXEC fails anyway
+        }
+        let db = self.db;
+        let mut by_owner: Vec<Vec<Bytes>> = vec![Vec::new(); self.shard.nshards];
+        for key in keys {
+            let owner = self.shard.owner(key);
+            if !w.keys.iter().any(|(d, k)| *d == db && k == key) && !by_owner[owner].contains(key) {
+                by_owner[owner].push(key.clone());
+            }
+        }
+        let shard = self.shard.clone();
+        let answers = futures::future::join_all(by_owner.into_iter().enumerate().filter_map(
+            |(owner, keys)| {
+                if keys.is_empty() {
+                    return None;
+                }
+                let set = LockSet::Keys(
+                    keys.iter()
+                        .map(|k| (LockKey { db, key: k.clone() }, false))
+                        .collect(),
+                );
+                let flag = w.flag.clone();
+                let shard = &shard;
+                Some(async move {
+                    let at = shard
+                        .run_on(owner, set, {
+                            let keys = keys.clone();
+                            move |sh| sh.watch_keys(db, keys, &flag)
+                        })
+                        .await;
+                    (keys, at)
+                })
+            },
+        ))
+        .await;
+        for (keys, at) in answers {
+            let Some(at) = at else { continue };
+            for (key, a) in keys.into_iter().zip(at) {
+                if !a.stale && a.expire_at != 0 && (w.deadline == 0 || a.expire_at < w.deadline) {
+                    w.deadline = a.expire_at;
+                }
+                w.keys.push((db, key));
+            }
+        }
+    }
+
+    /// Forgets every watched key (UNWATCH, EXEC, DISCARD, RESET, disconnect).
+    pub fn unwatch(&mut self) {
+        let Some(w) = self.watch.take() else {
+            return;
+        };
+        let mut by_owner: Vec<Vec<(u8, Bytes)>> = vec![Vec::new(); self.shard.nshards];
+        for (db, key) in w.keys {
+            by_owner[self.shard.owner(&key)].push((db, key));
+        }
+        for (owner, keys) in by_owner.into_iter().enumerate() {
+            if keys.is_empty() {
+            } else if owner == self.shard.id {
+                self.shard.unwatch_keys(&keys, &w.flag);
+            } else {
+                let flag = w.flag.clone();
+                self.shard.send_to(owner, Outgoing::Unwatch(keys, flag));
+            }
+        }
+    }
+
     /// CLIENT TRACKING: records the keys a read-only command is about to read
     /// on their owners (default mode, honouring OPTIN/OPTOUT and CLIENT
     /// CACHING, which lasts one command).
@@ -185,6 +283,7 @@ impl Client {
             quit: false,
             multi: None,
             multi_dirty: false,
+            watch: None,
             exec_tx: None,
             subs: Default::default(),
             reply_off: false,
@@ -274,5 +373,6 @@ impl Client {
         }
         self.stop_monitor();
         self.stop_tracking();
+        self.unwatch();
     }
 }

@@ -503,8 +503,11 @@ async fn gather(
         reply: Reply::new(&mut c.out, c.proto),
     };
     run_in(spec, &mut ex, argv);
-    // Its keyspace notifications were raised on this thread.
+    // Its keyspace notifications were raised on this thread; the keys it
+    // modified are touched for WATCH on their owners, once written back.
+    let modified = crate::store::notify::take_modified().unwrap_or_default();
     shard.after_work();
+    shard.track_modified(modified.clone());
     // What changed, by shard.
     let mut writes: Vec<(usize, u8, Bytes, Option<Entry>)> = Vec::new();
     for g in &keys {
@@ -523,17 +526,25 @@ async fn gather(
         let mut all = writes.borrow_mut();
         let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|w| w.0 == s);
         *all = rest;
+        let touched: Vec<_> = modified
+            .iter()
+            .filter(|m| shard.owner(&m.key) == s)
+            .cloned()
+            .collect();
         move |sh: &Shard| {
-            let mut st = sh.store.borrow_mut();
-            for (_, db, key, e) in mine {
-                let d = &mut st.dbs[db as usize];
-                match e {
-                    Some(e) => d.set_entry(&key, e),
-                    None => {
-                        d.remove(&key);
+            {
+                let mut st = sh.store.borrow_mut();
+                for (_, db, key, e) in mine {
+                    let d = &mut st.dbs[db as usize];
+                    match e {
+                        Some(e) => d.set_entry(&key, e),
+                        None => {
+                            d.remove(&key);
+                        }
                     }
                 }
             }
+            sh.touch_watched(&touched);
         }
     })
     .await;

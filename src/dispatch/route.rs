@@ -222,7 +222,7 @@ fn rendered(e: &CmdError, proto: Proto) -> Bytes {
 
 /// Commands that act at once even between MULTI and EXEC.
 fn controls_transaction(name: &[u8]) -> bool {
-    ["exec", "discard", "multi", "quit", "reset"]
+    ["exec", "discard", "multi", "watch", "quit", "reset"]
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
@@ -261,6 +261,16 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
         .map(|s| (s, crate::shard::locks::LockSet::Global))
         .collect();
     let tx = crate::shard::tx::Tx::lock(&c.shard, parts, c.info.id).await;
+    // With every shard held, no write can slip between this check and the
+    // queued commands.
+    if c.watch
+        .as_ref()
+        .is_some_and(|w| w.broken(crate::store::now_ms()))
+    {
+        tx.release().await;
+        c.reply().null_array();
+        return;
+    }
     c.exec_tx = Some(tx.id);
     c.reply().array(queued.len());
     for Queued { route, argv } in queued {

@@ -101,7 +101,16 @@ impl Shard {
             self.publish_events(events);
         }
         if let Some(keys) = crate::store::notify::take_modified() {
-            self.invalidate(keys);
+            self.touch_watched(&keys);
+            self.track_modified(keys);
+        }
+    }
+
+    /// Modified keys, for the tracking clients that read them (if any client
+    /// tracks).
+    pub fn track_modified(&self, keys: Vec<crate::store::notify::Modified>) {
+        if crate::store::notify::tracking() {
+            self.invalidate(keys.into_iter().map(|m| (m.key, m.by)).collect());
         }
     }
 

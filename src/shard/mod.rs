@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod slot;
 pub mod tracking;
 pub mod tx;
+pub mod watch;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -281,6 +282,8 @@ pub struct Shard {
     notify_out: RefCell<std::collections::VecDeque<(usize, pubsub::Outgoing)>>,
     /// Keys this shard owns that tracking clients read: who read them.
     pub tracked: RefCell<tracking::Tracked>,
+    /// Keys this shard owns that clients WATCH.
+    watched: RefCell<watch::Watched>,
     /// BCAST invalidations held until this round's tasks have run.
     bcast_pending: RefCell<Vec<tracking::BcastPending>>,
     notifier_running: Cell<bool>,
@@ -339,6 +342,7 @@ impl Shard {
             monitors: RefCell::new(Vec::new()),
             notify_out: RefCell::new(Default::default()),
             tracked: RefCell::new(Default::default()),
+            watched: RefCell::new(Default::default()),
             bcast_pending: RefCell::new(Vec::new()),
             notifier_running: Cell::new(false),
             stats: Stats::default(),

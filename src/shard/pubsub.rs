@@ -37,6 +37,8 @@ pub enum Outgoing {
     Invalidations(Vec<super::tracking::Inval>),
     /// (client, target) pairs whose redirect target has gone.
     RedirectsBroken(Vec<(u64, u64)>),
+    /// Watched keys it owns that a WATCH round no longer needs.
+    Unwatch(Vec<(u8, Bytes)>, super::watch::WatchFlag),
 }
 
 /// The three namespaces: SUBSCRIBE channels, PSUBSCRIBE patterns and
@@ -306,6 +308,7 @@ async fn send_events(shard: Rc<Shard>) {
                 Outgoing::Modified(keys) => sh.invalidate_owned(keys),
                 Outgoing::Invalidations(invs) => sh.deliver_invalidations(invs),
                 Outgoing::RedirectsBroken(pairs) => sh.redirects_broken(pairs),
+                Outgoing::Unwatch(keys, flag) => sh.unwatch_keys(&keys, &flag),
             })
             .await;
     }

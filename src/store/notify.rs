@@ -6,7 +6,7 @@
 //! `__keyevent@<db>__:<event>` messages.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -32,18 +32,51 @@ pub struct Event {
 thread_local! {
     static EVENTS: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
     static PENDING: Cell<bool> = const { Cell::new(false) };
-    /// Keys modified since the last `take_modified`, with the client that did
-    /// it (0: unknown), for client-side caching invalidation.
-    static MODIFIED: RefCell<Vec<(Bytes, u64)>> = const { RefCell::new(Vec::new()) };
+    /// Keys modified since the last `take_modified`, for client-side caching
+    /// invalidation and WATCH.
+    static MODIFIED: RefCell<Vec<Modified>> = const { RefCell::new(Vec::new()) };
     static CALLER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A key a write modified (Redis's `signalModifiedKey`).
+#[derive(Debug, Clone)]
+pub struct Modified {
+    pub db: u8,
+    pub key: Bytes,
+    /// The client whose command did it (0: nobody, or unknown).
+    pub by: u64,
+    /// Deleted by expiry or eviction: absent from that moment on.
+    pub expired: bool,
 }
 
 /// Whether some client tracks keys (CLIENT TRACKING): writes then record the
 /// keys they modify.
 static TRACKING: AtomicBool = AtomicBool::new(false);
+/// Keys WATCHed by some client, process-wide: writes record them too.
+static WATCHED: AtomicUsize = AtomicUsize::new(0);
 
 pub fn set_tracking(on: bool) {
     TRACKING.store(on, Ordering::Relaxed);
+}
+
+#[inline]
+pub fn tracking() -> bool {
+    TRACKING.load(Ordering::Relaxed)
+}
+
+/// `n` more (or, negative, fewer) watched keys in the process.
+pub fn count_watched(n: isize) {
+    if n >= 0 {
+        WATCHED.fetch_add(n as usize, Ordering::Relaxed);
+    } else {
+        WATCHED.fetch_sub(n.unsigned_abs(), Ordering::Relaxed);
+    }
+}
+
+/// Whether writes must note the keys they modify.
+#[inline]
+fn recording() -> bool {
+    TRACKING.load(Ordering::Relaxed) || WATCHED.load(Ordering::Relaxed) != 0
 }
 
 /// The client whose command runs on this thread now (0: none known).
@@ -54,8 +87,8 @@ pub fn set_caller(id: u64) {
 
 /// The keys modified on this thread since the last call, with who did it.
 #[inline]
-pub fn take_modified() -> Option<Vec<(Bytes, u64)>> {
-    if !TRACKING.load(Ordering::Relaxed) {
+pub fn take_modified() -> Option<Vec<Modified>> {
+    if !recording() {
         return None;
     }
     let v = MODIFIED.with(|m| std::mem::take(&mut *m.borrow_mut()));
@@ -64,18 +97,22 @@ pub fn take_modified() -> Option<Vec<(Bytes, u64)>> {
 
 /// Raises `event` of `class` on `key` of database `db`, if configured. Every
 /// write raises one, so this is also where modified keys are noted for
-/// CLIENT TRACKING.
+/// CLIENT TRACKING and WATCH.
 #[inline]
 pub fn notify(db: usize, class: u32, event: &'static str, key: &[u8]) {
-    if TRACKING.load(Ordering::Relaxed) && class != class::NEW {
+    if class != class::NEW && recording() {
         // Expiry and eviction are nobody's write (Redis signals them with no
         // client), so NOLOOP does not hide them.
-        let by = if class & (class::EXPIRED | class::EVICTED) != 0 {
-            0
-        } else {
-            CALLER.with(Cell::get)
-        };
-        MODIFIED.with(|m| m.borrow_mut().push((Bytes::copy_from_slice(key), by)));
+        let expired = class & (class::EXPIRED | class::EVICTED) != 0;
+        let by = if expired { 0 } else { CALLER.with(Cell::get) };
+        MODIFIED.with(|m| {
+            m.borrow_mut().push(Modified {
+                db: db as u8,
+                key: Bytes::copy_from_slice(key),
+                by,
+                expired,
+            })
+        });
     }
     let flags = FLAGS.load(Ordering::Relaxed);
     if flags & class == 0 || flags & (class::KEYSPACE | class::KEYEVENT) == 0 {

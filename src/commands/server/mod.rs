@@ -393,6 +393,7 @@ conn_fn!(reset, |c, _argv| {
     c.reply_skip_next = false;
     c.multi = None;
     c.multi_dirty = false;
+    c.unwatch();
     c.db = 0;
     c.info.db.set(0);
     c.proto = Proto::Resp2;
