@@ -16,8 +16,11 @@
 #                 report, without failing, which tests corekv does not support yet
 #   SKIP_BUILD=1  do not run `cargo build --release`
 #   BENCH_TESTS   space-separated tests (default: set get incr mset lpush lpop sadd hset
-#                 zadd zrange lrange_100); "zrange" is `ZRANGE myzset 0 9 WITHSCORES` over
-#                 the sorted set the zadd test fills, the others are redis-benchmark -t names
+#                 zadd zrange lrange_100 evalsha evalsha2); "zrange" is `ZRANGE myzset 0 9
+#                 WITHSCORES` over the sorted set the zadd test fills; "evalsha" is EVALSHA
+#                 of `return redis.call('INCR', KEYS[1])` on one random key, "evalsha2" of a
+#                 script incrementing two random keys (on two shards about half the time);
+#                 the others are redis-benchmark -t names
 #   BENCH_SECTIONS  "single twoshard pubsub" (default) or some of them; pubsub:
 #                 PUBSUB_SUBS subscribers (default 8; raw-socket readers that discard
 #                 what they get) on one channel, 1 and 8 publishing clients
@@ -227,7 +230,16 @@ else
     fi
     ROUNDS=${BENCH_ROUNDS:-3}
 fi
-read -r -a TESTS <<<"${BENCH_TESTS:-set get incr mset lpush lpop sadd hset zadd zrange lrange_100}"
+read -r -a TESTS <<<"${BENCH_TESTS:-set get incr mset lpush lpop sadd hset zadd zrange lrange_100 evalsha evalsha2}"
+# The scripts the evalsha tests call (SCRIPT LOAD into each server first).
+SCRIPT1="return redis.call('INCR', KEYS[1])"
+SCRIPT2="redis.call('INCR', KEYS[1]) return redis.call('INCR', KEYS[2])"
+SHA1_1=$(printf '%s' "$SCRIPT1" | sha1sum | cut -d' ' -f1)
+SHA1_2=$(printf '%s' "$SCRIPT2" | sha1sum | cut -d' ' -f1)
+load_scripts() { # port
+    timeout 10 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT1" >/dev/null
+    timeout 10 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT2" >/dev/null
+}
 SECTIONS=${BENCH_SECTIONS:-single twoshard pubsub}
 PIPELINES=(1 16)
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600} # seconds per redis-benchmark run
@@ -254,6 +266,9 @@ run_section() {
                     csv="$WORK/run.csv"
                     local -a what=(-t "$t")
                     [ "$t" = zrange ] && what=(zrange myzset 0 9 WITHSCORES)
+                    [ "$t" = evalsha ] && what=(evalsha "$SHA1_1" 1 "sc:__rand_int__")
+                    [ "$t" = evalsha2 ] && what=(evalsha "$SHA1_2" 2 "sc:__rand_int__" "sd:__rand_int__")
+                    case "$t" in evalsha*) load_scripts "$port" ;; esac
                     before=$(cpu_ticks "$pid")
                     if ! timeout "$RUN_TIMEOUT" "${prefix[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
                         -r 100000 -c 50 -n "$n" -P "$p" --csv "${what[@]}" >"$csv" 2>"$WORK/run.err"; then
