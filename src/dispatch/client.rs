@@ -245,6 +245,16 @@ impl Client {
     /// command ran: not for admin commands, and with AUTH's and HELLO's
     /// credentials redacted.
     pub async fn feed_monitors(&self, spec: &CommandSpec, argv: &[Bytes]) {
+        if !spec.has(flag::SKIP_MONITOR) {
+            self.feed_monitors_as(spec, argv, &self.info.addr).await;
+        }
+    }
+
+    /// [`feed_monitors`](Self::feed_monitors) for a command shown as sent
+    /// from `addr` (`lua` for a script's commands), also for SKIP_MONITOR
+    /// rows, which (EVAL, FCALL) are fed before they run so the script's
+    /// commands come after them.
+    pub async fn feed_monitors_as(&self, spec: &CommandSpec, argv: &[Bytes], addr: &str) {
         if !self.shard.monitored() || spec.has(flag::ADMIN) {
             return;
         }
@@ -264,7 +274,7 @@ impl Client {
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let line = monitor_line(now_us, self.db, &self.info.addr, &shown);
+        let line = monitor_line(now_us, self.db, addr, &shown);
         self.shard.feed_monitors(line).await;
     }
 }

@@ -153,6 +153,10 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
             if c.info.tracking.flags.get() != 0 {
                 c.track_reads(spec, &argv).await;
             }
+            if spec.has(flag::SKIP_MONITOR) && c.shard.monitored() {
+                let addr = c.info.addr.clone();
+                c.feed_monitors_as(spec, &argv, &addr).await;
+            }
             run_conn(c, spec, &argv).await;
             if c.shard.monitored() {
                 c.feed_monitors(spec, &argv).await;
@@ -277,7 +281,8 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
         Stats::add(&c.shard.stats.commands, 1);
         if c.shard.monitored() {
             let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = &route;
-            c.feed_monitors(spec, &argv).await;
+            let addr = c.info.addr.clone();
+            c.feed_monitors_as(spec, &argv, &addr).await;
         }
         run_in_tx(c, &tx, route, argv).await;
     }
@@ -357,7 +362,7 @@ impl ScriptCall {
     pub async fn run(self, c: &mut Client, tx: &crate::shard::tx::Tx) {
         Stats::add(&c.shard.stats.commands, 1);
         if c.shard.monitored() {
-            c.feed_monitors(self.spec(), &self.argv).await;
+            c.feed_monitors_as(self.spec(), &self.argv, "lua").await;
         }
         run_in_tx(c, tx, self.route, self.argv).await;
     }
