@@ -779,7 +779,7 @@ fn flushdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRe
         parse_flush_mode(argv)?;
         let db = c.db as usize;
         with_all_locked(c, move |sh| {
-            sh.touch_flushed(db as u8, None);
+            sh.touch_flushed(Some(db as u8), None);
             sh.store.borrow_mut().dbs[db].clear();
             sh.invalidate_all();
         })
@@ -793,9 +793,7 @@ fn flushall<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdR
     Box::pin(async move {
         parse_flush_mode(argv)?;
         with_all_locked(c, |sh| {
-            for db in 0..NUM_DBS as u8 {
-                sh.touch_flushed(db, None);
-            }
+            sh.touch_flushed(None, None);
             for d in sh.store.borrow_mut().dbs.iter_mut() {
                 d.clear();
             }
@@ -818,8 +816,8 @@ fn swapdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRes
         let (a, b) = (a as usize, b as usize);
         if a != b {
             with_all_locked(c, move |sh| {
-                sh.touch_flushed(a as u8, Some(b as u8));
-                sh.touch_flushed(b as u8, Some(a as u8));
+                sh.touch_flushed(Some(a as u8), Some(b as u8));
+                sh.touch_flushed(Some(b as u8), Some(a as u8));
                 sh.store.borrow_mut().swap_dbs(a, b);
             })
             .await;

@@ -135,11 +135,13 @@ impl Client {
         }
         for (owner, keys) in by_owner.into_iter().enumerate() {
             if keys.is_empty() {
-            } else if owner == self.shard.id {
+                continue;
+            }
+            if owner == self.shard.id {
                 self.shard.unwatch_keys(&keys, &w.flag);
             } else {
-                let flag = w.flag.clone();
-                self.shard.send_to(owner, Outgoing::Unwatch(keys, flag));
+                self.shard
+                    .send_to(owner, Outgoing::Unwatch(keys, w.flag.clone()));
             }
         }
     }

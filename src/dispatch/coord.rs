@@ -507,7 +507,12 @@ async fn gather(
     // modified are touched for WATCH on their owners, once written back.
     let modified = crate::store::notify::take_modified().unwrap_or_default();
     shard.after_work();
-    shard.track_modified(modified.clone());
+    let mut touched: Vec<Vec<_>> = vec![Vec::new(); shard.nshards];
+    for m in &modified {
+        touched[shard.owner(&m.key)].push(m.clone());
+    }
+    shard.track_modified(modified);
+    let touched = RefCell::new(touched);
     // What changed, by shard.
     let mut writes: Vec<(usize, u8, Bytes, Option<Entry>)> = Vec::new();
     for g in &keys {
@@ -526,11 +531,7 @@ async fn gather(
         let mut all = writes.borrow_mut();
         let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|w| w.0 == s);
         *all = rest;
-        let touched: Vec<_> = modified
-            .iter()
-            .filter(|m| shard.owner(&m.key) == s)
-            .cloned()
-            .collect();
+        let touched = std::mem::take(&mut touched.borrow_mut()[s]);
         move |sh: &Shard| {
             {
                 let mut st = sh.store.borrow_mut();

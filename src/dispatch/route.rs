@@ -153,9 +153,8 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
             if c.info.tracking.flags.get() != 0 {
                 c.track_reads(spec, &argv).await;
             }
-            if spec.has(flag::SKIP_MONITOR) && c.shard.monitored() {
-                let addr = c.info.addr.clone();
-                c.feed_monitors_as(spec, &argv, &addr).await;
+            if spec.has(flag::SKIP_MONITOR) {
+                c.feed_monitors_as(spec, &argv, &c.info.addr).await;
             }
             run_conn(c, spec, &argv).await;
             if c.shard.monitored() {
@@ -281,8 +280,7 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
         Stats::add(&c.shard.stats.commands, 1);
         if c.shard.monitored() {
             let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = &route;
-            let addr = c.info.addr.clone();
-            c.feed_monitors_as(spec, &argv, &addr).await;
+            c.feed_monitors_as(spec, &argv, &c.info.addr).await;
         }
         run_in_tx(c, &tx, route, argv).await;
     }

@@ -117,9 +117,10 @@ impl Shard {
         }
     }
 
-    /// FLUSHDB/FLUSHALL (`replaced_with: None`) or SWAPDB, before database
-    /// `emptied` loses its keys: Redis's `touchAllWatchedKeysInDb`.
-    pub fn touch_flushed(&self, emptied: u8, replaced_with: Option<u8>) {
+    /// FLUSHDB (`replaced_with: None`), FLUSHALL (`emptied` too) or SWAPDB,
+    /// before database `emptied` (all of them for `None`) loses its keys:
+    /// Redis's `touchAllWatchedKeysInDb`.
+    pub fn touch_flushed(&self, emptied: Option<u8>, replaced_with: Option<u8>) {
         if self.watched.borrow().map.is_empty() {
             return;
         }
@@ -128,10 +129,10 @@ impl Shard {
         let mut w = self.watched.borrow_mut();
         let mut dropped = 0isize;
         w.map.retain(|(db, key), list| {
-            if *db != emptied {
+            if emptied.is_some_and(|e| e != *db) {
                 return true;
             }
-            let in_emptied = st.dbs[emptied as usize].dict.get(key).is_some();
+            let in_emptied = st.dbs[*db as usize].dict.get(key).is_some();
             let other = replaced_with.and_then(|r| st.dbs[r as usize].dict.get(key));
             if !in_emptied && other.is_none() {
                 return true;
