@@ -163,7 +163,7 @@ cpu_ticks() {
 # ---------------------------------------------------------------- smoke mode
 if [ "$MODE" = smoke ]; then
     PORT=$(free_port)
-    start_server corekv "" "$PORT" "$COREKV" --port "$PORT" --shards 2 --bind 127.0.0.1
+    start_server corekv "" "$PORT" "$COREKV" --port "$PORT" --shards 2 --bind 127.0.0.1 --save ""
     SMOKE_CMD=(redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n "${SMOKE_N:-20000}")
     echo "# smoke: ${SMOKE_CMD[*]}"
     out="$WORK/smoke.txt"
@@ -336,7 +336,7 @@ echo "# section 1 redis:  taskset -c 0 $(printf '%q ' "${REDIS_CMD[@]}")"
 start_server redis1 0 "$RPORT" "${REDIS_CMD[@]}"
 REDIS_PID=$SERVER_PID
 KPORT=$(free_port)
-COREKV_CMD=("$COREKV" --port "$KPORT" --shards 1 --bind 127.0.0.1)
+COREKV_CMD=("$COREKV" --port "$KPORT" --shards 1 --bind 127.0.0.1 --save "")
 echo "# section 1 corekv: taskset -c 0 $(printf '%q ' "${COREKV_CMD[@]}")"
 start_server corekv1 0 "$KPORT" "${COREKV_CMD[@]}"
 COREKV_PID=$SERVER_PID
@@ -353,7 +353,7 @@ echo "# section 2 redis:  $(printf '%q ' "${REDIS_CMD[@]}")"
 start_server redis2 "" "$RPORT" "${REDIS_CMD[@]}"
 REDIS_PID=$SERVER_PID
 KPORT=$(free_port)
-COREKV_CMD=("$COREKV" --port "$KPORT" --shards 2 --bind 127.0.0.1)
+COREKV_CMD=("$COREKV" --port "$KPORT" --shards 2 --bind 127.0.0.1 --save "")
 echo "# section 2 corekv: $(printf '%q ' "${COREKV_CMD[@]}")"
 start_server corekv2 "" "$KPORT" "${COREKV_CMD[@]}"
 COREKV_PID=$SERVER_PID
@@ -372,7 +372,7 @@ RPORT=$(free_port)
 start_server redis3 "" "$RPORT" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
 REDIS_PID=$SERVER_PID
 KPORT=$(free_port)
-start_server corekv3 "" "$KPORT" "$COREKV" --port "$KPORT" --shards 2 --bind 127.0.0.1
+start_server corekv3 "" "$KPORT" "$COREKV" --port "$KPORT" --shards 2 --bind 127.0.0.1 --save ""
 COREKV_PID=$SERVER_PID
 echo "# section 3: $SUBS subscribers per server, redis-benchmark -c PUBLISHERS -P 16 -n $PN PUBLISH bench.ch <16 bytes>"
 for port in "$RPORT" "$KPORT"; do

@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 
 use clap::Parser;
 
+/// The Redis version corekv answers as (clients gate features on it; RDB files
+/// carry it).
+pub const REDIS_VERSION: &str = "7.0.15";
+
 /// Command-line flags. Every flag is also a config-file directive.
 #[derive(Parser, Debug, Default, Clone)]
 #[command(
@@ -36,6 +40,15 @@ pub struct Cli {
     /// Maximum number of connected clients.
     #[arg(long)]
     pub maxclients: Option<u64>,
+    /// Working directory: where snapshots are written and read.
+    #[arg(long)]
+    pub dir: Option<String>,
+    /// Snapshot file name (dump.rdb).
+    #[arg(long)]
+    pub dbfilename: Option<String>,
+    /// Save points, `"<seconds> <changes> ..."`; `""` turns snapshots off.
+    #[arg(long, allow_hyphen_values = true)]
+    pub save: Option<String>,
 }
 
 /// A runtime-visible parameter: how `CONFIG SET` validates it.
@@ -53,6 +66,8 @@ enum Kind {
     Enum(&'static [&'static str]),
     /// `notify-keyspace-events` letters (shown in Redis's canonical order).
     Events,
+    /// `save`: pairs of `<seconds> <changes>`, or empty.
+    Save,
 }
 
 /// The parameters corekv knows, with Redis's defaults. Unknown names are refused at
@@ -89,10 +104,20 @@ const PARAMS: &[(&str, &str, Kind)] = &[
             "noeviction",
         ]),
     ),
-    ("save", "", Kind::Str),
+    ("save", "3600 1 300 100 60 10000", Kind::Save),
     ("appendonly", "no", Kind::Bool),
     ("dir", "", Kind::Immutable),
     ("dbfilename", "dump.rdb", Kind::Str),
+    ("rdbcompression", "yes", Kind::Bool),
+    ("rdbchecksum", "yes", Kind::Immutable),
+    ("stop-writes-on-bgsave-error", "yes", Kind::Bool),
+    ("rdb-del-sync-files", "no", Kind::Bool),
+    ("rdb-save-incremental-fsync", "yes", Kind::Bool),
+    (
+        "sanitize-dump-payload",
+        "no",
+        Kind::Enum(&["no", "yes", "clients"]),
+    ),
     ("slowlog-log-slower-than", "10000", Kind::Int),
     ("slowlog-max-len", "128", Kind::Int),
     ("lazyfree-lazy-user-del", "no", Kind::Bool),
@@ -133,13 +158,16 @@ impl Config {
                 .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
             c.apply_file(&text)?;
         }
-        let flags: [(&str, Option<String>); 6] = [
+        let flags: [(&str, Option<String>); 9] = [
             ("port", cli.port.map(|v| v.to_string())),
             ("bind", cli.bind.clone()),
             ("shards", cli.shards.map(|v| v.to_string())),
             ("loglevel", cli.loglevel.clone()),
             ("requirepass", cli.requirepass.clone()),
             ("maxclients", cli.maxclients.map(|v| v.to_string())),
+            ("dir", cli.dir.clone()),
+            ("dbfilename", cli.dbfilename.clone()),
+            ("save", cli.save.clone()),
         ];
         for (k, v) in flags {
             if let Some(v) = v {
@@ -151,6 +179,8 @@ impl Config {
 
     /// Parses redis.conf syntax: `directive arg...`, `#` comments, quoted strings.
     pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+        // Several `save` lines add up; the first replaces the default.
+        let mut saves: Option<String> = None;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -162,7 +192,17 @@ impl Config {
                 continue;
             };
             let name = name.to_ascii_lowercase();
-            let value = args.join(" ");
+            let mut value = args.join(" ");
+            if name == "save" {
+                let acc = saves.get_or_insert_with(String::new);
+                if !value.is_empty() {
+                    if !acc.is_empty() {
+                        acc.push(' ');
+                    }
+                    acc.push_str(&value);
+                }
+                value = acc.clone();
+            }
             self.set_startup(&name, &value)
                 .map_err(|e| bad_line(n, line, &e))?;
         }
@@ -229,6 +269,11 @@ impl Config {
         self.values.insert("port", port.to_string());
     }
 
+    /// The working directory actually in use (CONFIG GET dir shows it whole).
+    pub fn set_dir(&mut self, dir: &str) {
+        self.values.insert("dir", dir.to_string());
+    }
+
     pub fn requirepass(&self) -> Option<&str> {
         Some(self.get("requirepass")).filter(|p| !p.is_empty())
     }
@@ -264,6 +309,20 @@ fn validate(kind: Kind, v: &str, startup: bool) -> Result<(), String> {
         Kind::Events => keyspace_events::parse_flags(v)
             .map(|_| ())
             .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        Kind::Save => {
+            // Redis: an even count of integers, seconds >= 1, changes >= 0.
+            let w: Vec<&str> = v.split_whitespace().collect();
+            let ok = w.len().is_multiple_of(2)
+                && w.iter().enumerate().all(|(i, x)| {
+                    x.parse::<i64>()
+                        .is_ok_and(|n| if i % 2 == 0 { n >= 1 } else { n >= 0 })
+                });
+            if ok {
+                Ok(())
+            } else {
+                Err("Invalid save parameters".into())
+            }
+        }
     }
 }
 
@@ -274,6 +333,12 @@ fn normalize(kind: Kind, v: &str) -> String {
         Kind::Events => {
             keyspace_events::flags_to_string(keyspace_events::parse_flags(v).unwrap_or(0))
         }
+        Kind::Save => v
+            .split_whitespace()
+            .filter_map(|x| x.parse::<i64>().ok())
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
         _ => v.to_string(),
     }
 }

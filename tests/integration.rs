@@ -87,9 +87,17 @@ fn connect_raw(port: u16) -> TcpStream {
 
 /// Spawns the corekv binary directly (for tests that must own the process).
 fn spawn_corekv(port: u16, shards: usize, extra: &[&str]) -> Child {
+    // No snapshots: these tests own the process, not its files.
     Command::new(env!("CARGO_BIN_EXE_corekv"))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--shards", &shards.to_string(), "--loglevel", "warning"])
+        .args([
+            "--save",
+            "",
+            "--dbfilename",
+            "corekv-integration-never-written.rdb",
+        ])
+        .current_dir(std::env::temp_dir())
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -25,6 +25,7 @@ pub mod hash;
 pub mod hll;
 pub mod keyspace;
 pub mod list;
+pub mod persist;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -58,6 +59,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     sort::COMMANDS,
     scripting::COMMANDS,
+    persist::COMMANDS,
 ];
 
 /// Hands every family's commands to the dispatch table (idempotent).

@@ -480,6 +480,9 @@ fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<
             spec.name
         )));
     }
+    if (spec.has(flag::WRITE) || spec.name == "ping") && c.shard.globals.persist.refuses_writes() {
+        return Err(CmdError::Static(crate::shard::persist::MISCONF));
+    }
     if let Handler::Conn(_) = spec.handler {
         return Ok(Route::Conn(spec));
     }

@@ -111,8 +111,33 @@ pub fn run(mut config: Config) -> i32 {
         }
     };
     config.set_port(port);
+    // Like Redis, work in `dir`: snapshots are written (and read) there.
+    let dir = config.get("dir").to_string();
+    if !dir.is_empty()
+        && let Err(e) = std::env::set_current_dir(&dir)
+    {
+        error!("Can't chdir to '{dir}': {e}");
+        return 1;
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        config.set_dir(&cwd.display().to_string());
+    }
+    let snapshot =
+        match shard::persist::read_startup_file(std::path::Path::new(config.get("dbfilename"))) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("{e}");
+                return 1;
+            }
+        };
     crate::commands::install();
     let globals = Arc::new(Globals::new(config, nshards, port));
+    let loading = Arc::new(Loading {
+        results: std::sync::Mutex::new(Vec::new()),
+        barrier: std::sync::Barrier::new(nshards),
+        data: snapshot,
+        started: std::time::Instant::now(),
+    });
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let flag = Arc::new(AtomicBool::new(false));
         let g = globals.clone();
@@ -121,12 +146,13 @@ pub fn run(mut config: Config) -> i32 {
             warn!("cannot install signal handler: {e}");
         }
         std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) && !g.shutting_down() {
+            while !g.shutting_down() {
                 std::thread::sleep(Duration::from_millis(50));
-            }
-            if flag.load(Ordering::Relaxed) {
-                warn!("Received signal, scheduling shutdown...");
-                g.shutdown.store(true, Ordering::Relaxed);
+                if flag.swap(false, Ordering::Relaxed) {
+                    warn!("Received signal, scheduling shutdown...");
+                    // Shard 0 saves first if save points are set, then shuts down.
+                    g.shutdown_requested.store(true, Ordering::Relaxed);
+                }
             }
         });
     }
@@ -153,13 +179,14 @@ pub fn run(mut config: Config) -> i32 {
             Placement::Fixed(cores[id % cores.len()].id)
         };
         let g = globals.clone();
+        let l = loading.clone();
         let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(io_memory);
         if spin_us > 0 {
             builder = builder.spin_before_park(Duration::from_micros(spin_us));
         }
-        match builder.spawn(move || shard_main(id, g, w, fd)) {
+        match builder.spawn(move || shard_main(id, g, w, fd, l)) {
             Ok(h) => handles.push(h),
             Err(e) => {
                 error!("cannot start shard {id}: {e}");
@@ -168,7 +195,6 @@ pub fn run(mut config: Config) -> i32 {
             }
         }
     }
-    info!("Ready to accept connections tcp");
     let mut code = 0;
     for h in handles {
         if let Err(e) = h.join() {
@@ -176,12 +202,80 @@ pub fn run(mut config: Config) -> i32 {
             code = 1;
         }
     }
+    if loading.failed() {
+        return 1;
+    }
     info!("corekv is now ready to exit, bye bye...");
     code
 }
 
-async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd: RawFd) {
+/// Start-up loading of the snapshot file: every shard loads its share of the
+/// same bytes at once, and none serves until all have succeeded.
+struct Loading {
+    results: std::sync::Mutex<Vec<Result<u64, String>>>,
+    barrier: std::sync::Barrier,
+    data: Option<Arc<Vec<u8>>>,
+    started: std::time::Instant,
+}
+
+impl Loading {
+    fn failed(&self) -> bool {
+        self.results
+            .lock()
+            .map(|r| r.iter().any(|x| x.is_err()))
+            .unwrap_or(true)
+    }
+
+    /// Loads this shard's keys, waits for the others; false if any failed.
+    fn run(&self, shard: &Shard) -> bool {
+        let r = match &self.data {
+            None => Ok(0),
+            Some(d) => shard::persist::load_share(shard, d).map(|i| {
+                if shard.id == 0 && i.functions > 0 {
+                    warn!(
+                        "The RDB file holds {} function librar(ies); corekv does not load functions yet and skipped them",
+                        i.functions
+                    );
+                }
+                i.keys
+            }),
+        };
+        if let Ok(mut v) = self.results.lock() {
+            v.push(r);
+        }
+        self.barrier.wait();
+        let results = self.results.lock().map(|v| v.clone()).unwrap_or_default();
+        if shard.id == 0 {
+            if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+                error!("Fatal error loading the DB: {e}. Exiting.");
+            } else if self.data.is_some() {
+                let keys: u64 = results.iter().filter_map(|r| r.as_ref().ok()).sum();
+                info!(
+                    "DB loaded from disk: {:.3} seconds",
+                    self.started.elapsed().as_secs_f64()
+                );
+                info!("Done loading RDB, keys loaded: {keys}.");
+            }
+        }
+        results.iter().all(|r| r.is_ok())
+    }
+}
+
+async fn shard_main(
+    id: usize,
+    globals: Arc<Globals>,
+    wiring: shard::Wiring,
+    fd: RawFd,
+    loading: Arc<Loading>,
+) {
     let shard = Shard::start(id, globals.clone(), wiring).await;
+    if !loading.run(&shard) {
+        globals.shutdown.store(true, Ordering::Relaxed);
+        return;
+    }
+    if id == 0 {
+        info!("Ready to accept connections tcp");
+    }
     // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
     // exactly this shard; nothing else owns or closes it.
     let listener =
@@ -192,6 +286,9 @@ async fn shard_main(id: usize, globals: Arc<Globals>, wiring: shard::Wiring, fd:
         let hz = globals.config().get_u64("hz").clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
         shard.cron();
+        if id == 0 {
+            shard::persist::on_tick(&shard).await;
+        }
     }
     acceptor.cancel();
     // Give connection tasks a moment to finish the reply they are writing.

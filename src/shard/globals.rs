@@ -15,6 +15,9 @@ pub struct Globals {
     /// Transaction and waiter ids (one sequence: both key the same shard tables).
     pub next_txid: AtomicU64,
     pub shutdown: AtomicBool,
+    /// A signal asked for shutdown: shard 0 saves (if save points are set)
+    /// and then sets `shutdown`.
+    pub shutdown_requested: AtomicBool,
     pub connected: AtomicU64,
     pub total_connections: AtomicU64,
     pub started: Instant,
@@ -38,6 +41,8 @@ pub struct Globals {
     pub cron_paused: AtomicBool,
     pub active_expire: AtomicBool,
     pub bcast: RwLock<Vec<(bytes::Bytes, usize, u64)>>,
+    /// Snapshots and loading (see `shard::persist`).
+    pub persist: super::persist::State,
 }
 
 /// CLIENT PAUSE WRITE: commands that may write or replicate wait.
@@ -55,6 +60,7 @@ impl Globals {
             next_client_id: AtomicU64::new(1),
             next_txid: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
+            shutdown_requested: AtomicBool::new(false),
             connected: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             started: Instant::now(),
@@ -72,6 +78,7 @@ impl Globals {
             cron_paused: AtomicBool::new(false),
             active_expire: AtomicBool::new(true),
             bcast: RwLock::new(Vec::new()),
+            persist: super::persist::State::new(nshards),
         }
     }
 
@@ -134,6 +141,8 @@ impl Globals {
 fn apply_live_settings(config: &Config) {
     crate::store::notify::set_flags(config.keyspace_events());
     super::tracking::set_max_keys(config.get_u64("tracking-table-max-keys"));
+    crate::store::rdb::set_compression(config.get("rdbcompression") != "no");
+    super::persist::set_stop_writes_on_error(config);
 }
 
 /// 40 hex digits, as Redis's run_id.

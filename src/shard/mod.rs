@@ -12,6 +12,7 @@ pub mod expire;
 pub mod globals;
 pub mod locks;
 pub mod monitor;
+pub mod persist;
 pub mod pubsub;
 pub mod slot;
 pub mod tracking;
@@ -620,6 +621,7 @@ impl Shard {
         }
         self.limit_tracked();
         self.stats.sample_ops();
+        self.publish_dirty();
     }
 
     /// Ends every connection of this shard (shutdown).

@@ -7,6 +7,7 @@ pub mod hll;
 pub mod list;
 pub mod notify;
 pub mod pack;
+pub mod rdb;
 pub mod set;
 pub mod zset;
 

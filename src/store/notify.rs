@@ -36,6 +36,15 @@ thread_local! {
     /// invalidation and WATCH.
     static MODIFIED: RefCell<Vec<Modified>> = const { RefCell::new(Vec::new()) };
     static CALLER: Cell<u64> = const { Cell::new(0) };
+    /// Writes on this thread since it started (Redis's `server.dirty`, per
+    /// shard): save points and `rdb_changes_since_last_save` read it.
+    static DIRTY: Cell<u64> = const { Cell::new(0) };
+}
+
+/// This thread's write counter (see `DIRTY`).
+#[inline]
+pub fn dirty() -> u64 {
+    DIRTY.with(Cell::get)
 }
 
 /// A key a write modified (Redis's `signalModifiedKey`).
@@ -100,6 +109,9 @@ pub fn take_modified() -> Option<Vec<Modified>> {
 /// CLIENT TRACKING and WATCH.
 #[inline]
 pub fn notify(db: usize, class: u32, event: &'static str, key: &[u8]) {
+    if class & (class::NEW | class::EXPIRED | class::EVICTED | class::KEY_MISS) == 0 {
+        DIRTY.with(|d| d.set(d.get() + 1));
+    }
     if class != class::NEW && recording() {
         // Expiry and eviction are nobody's write (Redis signals them with no
         // client), so NOLOOP does not hide them.

@@ -56,6 +56,8 @@ pub struct Server {
     dir: PathBuf,
     log: PathBuf,
     name: &'static str,
+    /// Whether `dir` is this server's own scratch directory (removed on drop).
+    owns_dir: bool,
 }
 
 impl Server {
@@ -68,7 +70,20 @@ impl Server {
     /// until it answers `PING`; panics with the log on failure.
     fn spawn(name: &'static str, program: &Path, args: &[String], port: u16) -> Server {
         let dir = scratch_dir(name, port);
-        let log = dir.join("server.log");
+        Server::spawn_in(name, program, args, port, dir, true)
+    }
+
+    /// [`spawn`](Self::spawn) in an existing directory, which outlives the server
+    /// when `owns_dir` is false (restarts on the same files).
+    fn spawn_in(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        port: u16,
+        dir: PathBuf,
+        owns_dir: bool,
+    ) -> Server {
+        let log = dir.join(format!("{name}-{port}.log"));
         let out = fs::File::create(&log).expect("create server log file");
         let err = out.try_clone().expect("clone server log file handle");
         let child = Command::new(program)
@@ -85,6 +100,7 @@ impl Server {
             dir,
             log,
             name,
+            owns_dir,
         };
         server.wait_ready();
         server
@@ -139,8 +155,111 @@ impl Drop for Server {
                 }
             }
         }
-        let _ = fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+impl Server {
+    /// The server's working directory (where its snapshots go).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Waits (bounded) for the process to exit on its own; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// SIGKILLs the process (a crash: nothing is saved).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch directory for tests that restart servers on the same files;
+/// the caller removes it.
+pub fn test_dir(name: &str) -> PathBuf {
+    scratch_dir(name, free_port())
+}
+
+/// Starts corekv with `extra` flags, working in `dir` (kept after it exits).
+pub fn start_corekv_in(dir: &Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--loglevel".to_string(), "warning".to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Server::spawn_in(
+        "corekv",
+        Path::new(env!("CARGO_BIN_EXE_corekv")),
+        &args,
+        port,
+        dir.to_path_buf(),
+        false,
+    )
+}
+
+/// Spawns corekv in `dir` without waiting for it to serve (start-up failures).
+pub fn spawn_corekv_in(dir: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_corekv"))
+        .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+        .args(["--loglevel", "warning"])
+        .args(extra)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corekv")
+}
+
+/// Starts redis-server working in `dir` (loading its `dump.rdb` if there),
+/// with snapshots on demand only. `None` as [`start_redis`].
+pub fn start_redis_in(dir: &Path) -> Option<Server> {
+    let Some(program) = redis_server_path() else {
+        if under_ci() {
+            panic!("redis-server is required under CI");
+        }
+        return None;
+    };
+    let port = free_port();
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Some(Server::spawn_in(
+        "redis-server",
+        &program,
+        &args,
+        port,
+        dir.to_path_buf(),
+        false,
+    ))
 }
 
 /// A unique scratch directory under the system temp dir.

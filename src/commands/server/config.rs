@@ -135,6 +135,26 @@ conn_fn!(debug, |c, argv| {
             g.active_expire.store(on, Ordering::Relaxed);
         }
         c.reply().ok();
+    } else if eq_ic(&argv[1], "RELOAD") {
+        let (mut merge, mut noflush, mut nosave) = (false, false, false);
+        for a in &argv[2..] {
+            if eq_ic(a, "MERGE") {
+                merge = true;
+            } else if eq_ic(a, "NOFLUSH") {
+                noflush = true;
+            } else if eq_ic(a, "NOSAVE") {
+                nosave = true;
+            } else {
+                return Err(CmdError::Static(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ));
+            }
+        }
+        // NOFLUSH keeps the keys; MERGE also lets the file's replace them.
+        crate::shard::persist::reload(&c.shard, nosave, merge || noflush, merge)
+            .await
+            .map_err(|e| CmdError::Msg(format!("ERR {e}")))?;
+        c.reply().ok();
     } else if eq_ic(&argv[1], "HELP") {
         help_reply(
             c,
@@ -148,6 +168,12 @@ conn_fn!(debug, |c, argv| {
                 "    default.",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+                "    * MERGE: conflicting keys will be loaded from RDB.",
+                "    * NOFLUSH: the existing database will not be removed before load, but",
+                "      conflicting keys will generate an exception and kill the server.",
+                "    * NOSAVE: the database will be loaded from an existing RDB file.",
             ],
         );
     } else {
@@ -160,15 +186,36 @@ conn_fn!(debug, |c, argv| {
 });
 
 conn_fn!(shutdown, |c, argv| {
+    let (mut save, mut nosave, mut force) = (false, false, false);
     for a in &argv[1..] {
-        if !["NOSAVE", "SAVE", "NOW", "FORCE"]
-            .iter()
-            .any(|k| eq_ic(a, k))
-        {
+        if eq_ic(a, "NOSAVE") {
+            nosave = true;
+        } else if eq_ic(a, "SAVE") {
+            save = true;
+        } else if eq_ic(a, "FORCE") {
+            force = true;
+        } else if eq_ic(a, "ABORT") && argv.len() == 2 {
+            // Shutdowns here never wait, so there is never one to abort.
+            return Err(CmdError::Static("ERR No shutdown in progress."));
+        } else if !eq_ic(a, "NOW") {
             return Err(CmdError::Syntax);
         }
     }
+    if save && nosave {
+        return Err(CmdError::Syntax);
+    }
     log::warn!("User requested shutdown...");
+    let points =
+        !crate::shard::persist::save_points(c.shard.globals.config().get("save")).is_empty();
+    if save || (points && !nosave) {
+        log::warn!("Saving the final RDB snapshot before exiting.");
+        if crate::shard::persist::save(&c.shard).await.is_err() && !force {
+            log::warn!("Error trying to save the DB, can't exit.");
+            return Err(CmdError::Static(
+                "ERR Errors trying to SHUTDOWN. Check logs.",
+            ));
+        }
+    }
     c.shard.globals.shutdown.store(true, Ordering::Relaxed);
     // Redis closes the connection without a reply on success.
     c.quit = true;

@@ -18,8 +18,7 @@ use crate::dispatch::table::{self, Begin, CommandSpec, Find, KeySpec, acl, flag,
 use crate::protocol::{Proto, Reply, parse_i64};
 use crate::shard::Shard;
 
-/// The Redis version corekv answers as (clients gate features on it).
-pub const REDIS_VERSION: &str = "7.0.15";
+pub use crate::config::REDIS_VERSION;
 
 const CONN: u32 = acl::CONNECTION;
 const NS: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE;
