@@ -384,13 +384,37 @@ fn wait_output(mut child: std::process::Child, timeout: Duration) -> Option<(i32
     }
 }
 
-/// BGSAVE while writers run cross-shard MSETs of pairs and RENAMEs: every
-/// pair in the file is equal, so each multi-shard write is wholly in or out.
+/// BGSAVE while writers run cross-shard MSETs of pairs and MULTI/EXECs,
+/// over a dataset big enough that each shard serialises it over many turns:
+/// in every file each pair is equal (each multi-shard write is wholly in or
+/// out) and every key is there once.
 #[test]
 fn snapshot_is_one_point_in_time_across_shards() {
+    const PAIRS: usize = 2000;
+    const FILLER: usize = 150_000;
     let dir = test_dir("consistent");
     let ck = start_corekv_in(&dir, &["--shards", "3", "--save", ""]);
     let port = ck.port;
+    let mut c = redis_client(port);
+    for chunk in 0..FILLER / 1000 {
+        let mut p = redis::pipe();
+        let mut m = redis::cmd("MSET");
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            m.arg(format!("filler:{i}")).arg(i);
+        }
+        p.add_command(m).ignore();
+        p.query::<()>(&mut c).expect("filler");
+    }
+    let mut p = redis::pipe();
+    for i in 0..PAIRS {
+        p.cmd("MSET")
+            .arg(format!("pa{i}"))
+            .arg(0)
+            .arg(format!("pb{i}"))
+            .arg(0)
+            .ignore();
+    }
+    p.query::<()>(&mut c).expect("pairs");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = (0..3)
         .map(|w| {
@@ -398,59 +422,58 @@ fn snapshot_is_one_point_in_time_across_shards() {
             thread::spawn(move || {
                 let mut c = redis_client(port);
                 let mut n = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 200_000 {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 1_000_000 {
                     n += 1;
+                    let i = (n as usize * 7 + w * 613) % PAIRS;
                     let v = format!("{w}:{n}");
-                    // {a}/{b}... hash tags land the pair's keys on different shards.
                     let _: () = redis::cmd("MSET")
-                        .arg(format!("pa{w}"))
+                        .arg(format!("pa{i}"))
                         .arg(&v)
-                        .arg(format!("pb{w}"))
+                        .arg(format!("pb{i}"))
                         .arg(&v)
                         .query(&mut c)
                         .expect("mset");
-                    let _: () = redis::cmd("MULTI").query(&mut c).expect("multi");
-                    let _: () = redis::cmd("SET")
-                        .arg(format!("ta{w}"))
+                    let mut p = redis::pipe();
+                    p.atomic()
+                        .cmd("SET")
+                        .arg(format!("pa{}", (i + 1) % PAIRS))
                         .arg(&v)
-                        .query(&mut c)
-                        .expect("q");
-                    let _: () = redis::cmd("SET")
-                        .arg(format!("tb{w}"))
-                        .arg(&v)
-                        .query(&mut c)
-                        .expect("q");
-                    let _: Value = redis::cmd("EXEC").query(&mut c).expect("exec");
+                        .cmd("SET")
+                        .arg(format!("pb{}", (i + 1) % PAIRS))
+                        .arg(&v);
+                    let _: Value = p.query(&mut c).expect("exec");
                 }
             })
         })
         .collect();
-    let mut c = redis_client(port);
-    thread::sleep(Duration::from_millis(200));
-    for round in 0..5 {
+    thread::sleep(Duration::from_millis(100));
+    for round in 0..3 {
         let reply: String = redis::cmd("BGSAVE").query(&mut c).expect("bgsave");
         assert!(reply.starts_with("Background saving"), "{reply}");
         wait_bgsave(&mut c);
         let copy = dir.join(format!("snap{round}.rdb"));
         fs::copy(dir.join("dump.rdb"), &copy).expect("copy");
-        thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.join().expect("writer");
     }
     drop(ck);
-    for round in 0..5 {
+    for round in 0..3 {
         let sub = test_dir("consistent-load");
         fs::copy(dir.join(format!("snap{round}.rdb")), sub.join("dump.rdb")).expect("copy");
         let ck = start_corekv_in(&sub, &["--shards", "2", "--save", ""]);
         let mut c = redis_client(ck.port);
-        for w in 0..3 {
-            for (a, b) in [("pa", "pb"), ("ta", "tb")] {
-                let x: Option<String> = c.get(format!("{a}{w}")).expect("get");
-                let y: Option<String> = c.get(format!("{b}{w}")).expect("get");
-                assert_eq!(x, y, "snapshot {round}: {a}{w} vs {b}{w}");
-            }
+        let n: usize = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+        assert_eq!(n, FILLER + 2 * PAIRS, "snapshot {round}");
+        let a: Vec<String> = c
+            .mget((0..PAIRS).map(|i| format!("pa{i}")).collect::<Vec<_>>())
+            .expect("mget");
+        let b: Vec<String> = c
+            .mget((0..PAIRS).map(|i| format!("pb{i}")).collect::<Vec<_>>())
+            .expect("mget");
+        for i in 0..PAIRS {
+            assert_eq!(a[i], b[i], "snapshot {round}: pa{i} vs pb{i}");
         }
         drop(ck);
         let _ = fs::remove_dir_all(&sub);

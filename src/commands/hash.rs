@@ -123,7 +123,7 @@ fn read_hash<'a>(
 fn hash_or_create<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<&'a mut Hash, CmdError> {
     let e = match db.find(key, now) {
         Some(pos) => {
-            let (_, e) = db.dict.at_mut(pos).expect("position of a key just found");
+            let e = db.at_mut(pos).expect("position of a key just found");
             if !matches!(e.value, Value::Hash(_)) {
                 return Err(CmdError::WrongType);
             }
@@ -579,7 +579,7 @@ mod tests {
 
     fn encoding(st: &Store, key: &str) -> &'static str {
         st.dbs[0]
-            .dict
+            .dict()
             .get(key.as_bytes())
             .map_or("none", |e| e.encoding())
     }

@@ -617,7 +617,7 @@ fn keys<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResul
             let st = sh.store.borrow();
             let all = pattern.as_ref() == b"*";
             st.dbs[db]
-                .dict
+                .dict()
                 .iter()
                 .filter(|(k, e)| !e.is_expired(now) && (all || glob_match(&pattern, k, false)))
                 .map(|(k, _)| Bytes::copy_from_slice(k))
@@ -675,7 +675,7 @@ fn scan<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResul
                     let now = now_ms();
                     let st = sh.store.borrow();
                     let mut keys = Vec::new();
-                    let next = st.dbs[db].dict.scan(pos, want, |k, e| {
+                    let next = st.dbs[db].dict().scan(pos, want, |k, e| {
                         let ok = !e.is_expired(now)
                             && pat.as_ref().is_none_or(|p| glob_match(p, k, false))
                             && ty.as_ref().is_none_or(|t| {
@@ -730,7 +730,7 @@ fn randomkey<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
                     // A few tries: a sampled key may have expired.
                     for _ in 0..16 {
                         let pick = d
-                            .dict
+                            .dict()
                             .random(&mut crate::num::rand)
                             .map(|(_, k, e)| (Bytes::copy_from_slice(k), e.is_expired(now)));
                         match pick {

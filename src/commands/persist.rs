@@ -71,6 +71,7 @@ conn_fn!(save, |c, _argv| {
     }
     match persist::save(&c.shard).await {
         Ok(()) => c.reply().ok(),
+        Err(e) if e.contains("in progress") => return Err(CmdError::Static(IN_PROGRESS)),
         Err(_) => return Err(CmdError::Static("ERR")),
     }
     Ok(())

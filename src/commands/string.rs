@@ -194,7 +194,7 @@ fn write_str<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<(&'a mut Entry,
     if !exists {
         db.set(key, Value::Str(Vec::new()));
     }
-    match db.dict.get_mut(key) {
+    match db.get(key, now) {
         Some(e) => match &e.value {
             Value::Str(_) => Ok((e, !exists)),
             _ => Err(CmdError::WrongType),
@@ -307,7 +307,7 @@ fn set(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let db = &mut ex.store.dbs[ex.db];
     // One lookup serves GET, NX/XX, KEEPTTL and the write itself.
     let pos = db.find(key, now);
-    let old = pos.and_then(|p| db.dict.at(p)).map(|(_, e)| e);
+    let old = pos.and_then(|p| db.dict().at(p)).map(|(_, e)| e);
     if get {
         match old.map(|e| &e.value) {
             Some(Value::Str(s)) => ex.reply.bulk(s),

@@ -1,17 +1,20 @@
-//! RDB snapshots: every shard serialises its own keys, under whole-shard locks
-//! taken on all shards at once, so a file is one point in time for the whole
-//! server (a cross-shard MSET, RENAME or EXEC is wholly in or wholly out); and
-//! loading, where every shard reads the same file and keeps the keys it owns.
-//!
-//! The locks are held only while the shards copy their keys into RDB bytes
-//! (in parallel, one per core); writing the file happens afterwards, on a
-//! helper thread for BGSAVE.
+//! RDB snapshots, forkless: BGSAVE takes whole-shard locks on every shard at
+//! once only to mark one instant (`Db::snapshot_begin`), so the file is one
+//! point in time for the whole server (a cross-shard MSET, RENAME or EXEC is
+//! wholly in or wholly out). Then each shard serialises its own keys a little
+//! per turn while it keeps serving, a write to a key not yet serialised copies
+//! it first (`store::snapshot`), and a thread writes the chunks as they come,
+//! the shards waiting when it is behind. Loading: every shard reads the same
+//! file and keeps the keys it owns.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+use futures::channel::oneshot;
 
 use log::{info, warn};
 
@@ -19,7 +22,7 @@ use super::Shard;
 use super::locks::LockSet;
 use super::tx::Tx;
 use crate::store::rdb::{self, RdbError, Writer};
-use crate::store::{Entry, NUM_DBS, now_ms};
+use crate::store::{Entry, now_ms};
 
 /// `stop-writes-on-bgsave-error yes` with save points set: a failed
 /// background save then refuses writes (MISCONF) until one succeeds.
@@ -42,7 +45,9 @@ pub struct State {
     pub dirty_at_save: AtomicU64,
     /// Unix seconds of the last successful save (LASTSAVE).
     pub lastsave: AtomicU64,
+    /// A snapshot is being taken (BGSAVE, or SAVE when `foreground`).
     pub bgsave_running: AtomicBool,
+    pub foreground: AtomicBool,
     /// BGSAVE SCHEDULE arrived while one ran: start another once it ends.
     pub scheduled: AtomicBool,
     pub last_bgsave_ok: AtomicBool,
@@ -64,6 +69,7 @@ impl State {
             dirty_at_save: AtomicU64::new(0),
             lastsave: AtomicU64::new(now_ms() / 1000),
             bgsave_running: AtomicBool::new(false),
+            foreground: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             last_bgsave_ok: AtomicBool::new(true),
             last_bgsave_secs: AtomicI64::new(-1),
@@ -87,135 +93,42 @@ impl State {
     }
 }
 
-/// One shard's keys, per database, as RDB key/value records.
-struct ShardDump {
-    dbs: Vec<DbDump>,
-    dirty: u64,
+/// What a shard's traversal hands the file writer.
+enum Piece {
+    /// RDB key records, starting with SELECTDB.
+    Data(Vec<u8>),
+    /// This shard is done; its write counter at the snapshot instant.
+    Done { dirty: u64 },
 }
 
-#[derive(Default)]
-struct DbDump {
-    keys: u64,
-    volatile: u64,
-    bytes: Vec<u8>,
-}
+/// How a save went: the writes it covers (for `rdb_changes_since_last_save`).
+type Outcome = Result<u64, String>;
 
-/// Every shard's keys at one instant.
-pub struct Snapshot {
-    shards: Vec<ShardDump>,
-    pub taken_ms: u64,
-}
-
-impl Snapshot {
-    pub fn keys(&self) -> u64 {
-        self.shards
-            .iter()
-            .flat_map(|s| s.dbs.iter())
-            .map(|d| d.keys)
-            .sum()
-    }
-
-    /// Writes the snapshot as an RDB file at `path`, through a temporary file in
-    /// the same directory renamed over it once synced (a crash never leaves a
-    /// half-written `dump.rdb`). Returns the file's size.
-    pub fn write_file(&self, path: &Path, checksum: bool) -> std::io::Result<u64> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
-        let result = self.write_to(&tmp, checksum).and_then(|n| {
-            std::fs::rename(&tmp, path)?;
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(n)
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    fn write_to(&self, tmp: &Path, checksum: bool) -> std::io::Result<u64> {
-        let file = std::fs::File::create(tmp)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut digest = rdb::CRC64.digest();
-        let mut written = 0u64;
-        let mut put = |out: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
-            if checksum {
-                digest.update(b);
-            }
-            written += b.len() as u64;
-            out.write_all(b)
-        };
-        let mut head = Writer::new(false);
-        let ctime = (self.taken_ms / 1000).to_string();
-        rdb::write_header(
-            &mut head,
-            &[
-                (
-                    "redis-ver",
-                    crate::config::REDIS_VERSION.as_bytes().to_vec(),
-                ),
-                ("redis-bits", b"64".to_vec()),
-                ("ctime", ctime.into_bytes()),
-                ("used-mem", b"0".to_vec()),
-                ("aof-base", b"0".to_vec()),
-            ],
-        );
-        put(&mut out, &head.buf)?;
-        for db in 0..NUM_DBS {
-            let keys: u64 = self.shards.iter().map(|s| s.dbs[db].keys).sum();
-            if keys == 0 {
-                continue;
-            }
-            let volatile: u64 = self.shards.iter().map(|s| s.dbs[db].volatile).sum();
-            let mut w = Writer::new(false);
-            rdb::write_db_start(&mut w, db, keys, volatile);
-            put(&mut out, &w.buf)?;
-            for s in &self.shards {
-                put(&mut out, &s.dbs[db].bytes)?;
-            }
-        }
-        put(&mut out, &[rdb::op::EOF])?;
-        let crc = if checksum { digest.finalize() } else { 0 };
-        out.write_all(&crc.to_le_bytes())?;
-        written += 8;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(written)
-    }
-}
+/// Positions each database's traversal covers per turn, and the chunk size it
+/// hands over: small enough that a turn stays in the tens of microseconds.
+const STEP_POSITIONS: u32 = 2048;
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks queued for the writer per shard before a traversal waits for it:
+/// the memory a snapshot needs beyond the copies writes force.
+const QUEUED_CHUNKS: usize = 8;
 
 impl Shard {
-    /// This shard's live keys as RDB records (run under the snapshot's locks).
-    fn dump_dbs(&self, compress: bool, now: u64) -> ShardDump {
-        let store = self.store.borrow();
-        let dbs = store
-            .dbs
-            .iter()
-            .map(|db| {
-                let mut w = Writer::new(compress);
-                let (mut keys, mut volatile) = (0, 0);
-                for (key, e) in db.dict.iter() {
-                    if e.is_expired(now) {
-                        continue;
-                    }
-                    keys += 1;
-                    volatile += (e.expire_at != 0) as u64;
-                    w.key_value(key, e);
-                }
-                DbDump {
-                    keys,
-                    volatile,
-                    bytes: w.buf,
-                }
-            })
-            .collect();
-        ShardDump {
-            dbs,
-            dirty: crate::store::notify::dirty(),
+    /// Starts this shard's part of a snapshot at this instant (run under the
+    /// snapshot's locks) and the task that serialises it.
+    fn begin_snapshot(&self, now: u64, compress: bool, out: SyncSender<Piece>) {
+        for db in self.store.borrow_mut().dbs.iter_mut() {
+            db.snapshot_begin(now, compress);
+        }
+        let dirty = crate::store::notify::dirty();
+        if let Some(me) = self.me.upgrade() {
+            glommio::spawn_local(traverse(me, out, dirty)).detach();
+        }
+    }
+
+    /// Ends this shard's snapshot early (the writer failed).
+    fn abandon_snapshot(&self) {
+        for db in self.store.borrow_mut().dbs.iter_mut() {
+            db.snapshot_end();
         }
     }
 
@@ -234,7 +147,7 @@ impl Shard {
             fn put(&mut self, db: usize, key: Vec<u8>, entry: Entry) -> Result<(), RdbError> {
                 let mut store = self.shard.store.borrow_mut();
                 let d = &mut store.dbs[db];
-                if !self.replace && d.dict.get(&key).is_some() {
+                if !self.replace && d.dict().get(&key).is_some() {
                     return Err(RdbError::Corrupt(format!(
                         "Duplicate key '{}' found in RDB file",
                         String::from_utf8_lossy(&key)
@@ -274,127 +187,254 @@ impl Shard {
     }
 }
 
+/// One shard's traversal: a little of every database per turn, chunks to the
+/// writer (waiting while it is behind), then `Done`. Writes meanwhile serialise
+/// what they change first (`store::snapshot`), so the chunks add up to the
+/// shard as it was at the instant.
+async fn traverse(shard: Rc<Shard>, out: SyncSender<Piece>, dirty: u64) {
+    loop {
+        let (finished, chunks) = {
+            let mut st = shard.store.borrow_mut();
+            let mut finished = true;
+            let mut chunks = Vec::new();
+            for db in st.dbs.iter_mut() {
+                finished &= db.snapshot_step(STEP_POSITIONS);
+                chunks.extend(db.snapshot_take(CHUNK_BYTES));
+            }
+            if finished {
+                for db in st.dbs.iter_mut() {
+                    chunks.extend(db.snapshot_take(0));
+                    db.snapshot_end();
+                }
+            }
+            (finished, chunks)
+        };
+        for c in chunks {
+            if !hand_over(&out, Piece::Data(c)).await {
+                shard.abandon_snapshot();
+                return;
+            }
+        }
+        if finished {
+            hand_over(&out, Piece::Done { dirty }).await;
+            return;
+        }
+        super::yield_now().await;
+    }
+}
+
+/// Queues a piece for the writer thread, waiting (without blocking the shard)
+/// while its queue is full; false if the writer has gone.
+async fn hand_over(out: &SyncSender<Piece>, mut piece: Piece) -> bool {
+    loop {
+        match out.try_send(piece) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(p)) => {
+                piece = p;
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}
+
 /// Whole-shard locks on every shard.
 async fn lock_all(shard: &Rc<Shard>) -> Tx {
     let parts = (0..shard.nshards).map(|s| (s, LockSet::Global)).collect();
     Tx::lock(shard, parts, 0).await
 }
 
-/// Copies every shard's keys under `tx`'s locks.
-async fn dump_all(tx: &Tx, shard: &Shard) -> Snapshot {
-    let compress = shard.globals.config().get("rdbcompression") == "yes";
+/// Starts a snapshot of every shard at one instant (under `tx`, which holds
+/// every shard whole) and the thread that writes it to `dbfilename`; the
+/// receiver gets the outcome once the file is in place.
+async fn start_snapshot(tx: &Tx, shard: &Shard) -> oneshot::Receiver<Outcome> {
+    let (compress, checksum, path) = {
+        let c = shard.globals.config();
+        (
+            c.get("rdbcompression") == "yes",
+            c.get("rdbchecksum") != "no",
+            PathBuf::from(c.get("dbfilename")),
+        )
+    };
+    let (pieces, rx) = std::sync::mpsc::sync_channel(QUEUED_CHUNKS * shard.nshards);
+    let (done_tx, done_rx) = oneshot::channel();
+    let nshards = shard.nshards;
     let now = now_ms();
-    let shards = tx
-        .run_each(|_| move |sh: &Shard| sh.dump_dbs(compress, now))
-        .await
-        .into_iter()
-        .filter_map(|(_, d)| d)
-        .collect();
-    Snapshot {
-        shards,
-        taken_ms: now,
+    let writer = std::thread::Builder::new()
+        .name("rdb-writer".into())
+        .spawn(move || {
+            let r = write_file(&path, checksum, now, nshards, rx);
+            let _ = done_tx.send(r);
+        });
+    if let Err(e) = writer {
+        let (t, r) = oneshot::channel();
+        let _ = t.send(Err(format!("can't start the writer thread: {e}")));
+        return r;
     }
+    tx.run_each(|_| {
+        let pieces = pieces.clone();
+        move |sh: &Shard| sh.begin_snapshot(now, compress, pieces)
+    })
+    .await;
+    done_rx
 }
 
-/// Takes a snapshot of every shard at one instant.
-pub async fn snapshot(shard: &Rc<Shard>) -> Snapshot {
-    let tx = lock_all(shard).await;
-    let snap = dump_all(&tx, shard).await;
-    tx.release().await;
-    snap
-}
-
-/// Where snapshots go: `dbfilename` in the working directory (`dir`).
-pub fn rdb_path(shard: &Shard) -> PathBuf {
-    PathBuf::from(shard.globals.config().get("dbfilename"))
-}
-
-fn checksum_on(shard: &Shard) -> bool {
-    shard.globals.config().get("rdbchecksum") != "no"
+/// The writer thread: header, every shard's chunks as they come, footer,
+/// through `temp-<pid>.rdb` synced and renamed over `path` (a crash never
+/// leaves a half-written `dump.rdb`).
+fn write_file(
+    path: &Path,
+    checksum: bool,
+    taken_ms: u64,
+    nshards: usize,
+    rx: Receiver<Piece>,
+) -> Outcome {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| -> std::io::Result<u64> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut digest = rdb::CRC64.digest();
+        let mut put = |out: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
+            if checksum {
+                digest.update(b);
+            }
+            out.write_all(b)
+        };
+        let mut head = Writer::new(false);
+        rdb::write_header(
+            &mut head,
+            &[
+                (
+                    "redis-ver",
+                    crate::config::REDIS_VERSION.as_bytes().to_vec(),
+                ),
+                ("redis-bits", b"64".to_vec()),
+                ("ctime", (taken_ms / 1000).to_string().into_bytes()),
+                ("used-mem", b"0".to_vec()),
+                ("aof-base", b"0".to_vec()),
+            ],
+        );
+        put(&mut out, &head.buf)?;
+        let (mut done, mut dirty) = (0, 0);
+        while done < nshards {
+            match rx.recv() {
+                Ok(Piece::Data(b)) => put(&mut out, &b)?,
+                Ok(Piece::Done { dirty: d }) => {
+                    done += 1;
+                    dirty += d;
+                }
+                Err(_) => return Err(std::io::Error::other("a shard stopped mid-snapshot")),
+            }
+        }
+        put(&mut out, &[rdb::op::EOF])?;
+        let crc = if checksum { digest.finalize() } else { 0 };
+        out.write_all(&crc.to_le_bytes())?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(dirty)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| e.to_string())
 }
 
 /// Records a finished save in the shared state.
-fn saved(state: &State, snap_dirty: u64, ok: bool, started_ms: u64, background: bool) {
+fn saved(state: &State, outcome: &Outcome, started_ms: u64, background: bool) {
     state.last_try_ms.store(now_ms(), Relaxed);
-    if ok {
-        state.dirty_at_save.store(snap_dirty, Relaxed);
+    if let Ok(dirty) = outcome {
+        state.dirty_at_save.store(*dirty, Relaxed);
         state.lastsave.store(now_ms() / 1000, Relaxed);
         state.saves.fetch_add(1, Relaxed);
     }
     if background {
-        state.last_bgsave_ok.store(ok, Relaxed);
+        state.last_bgsave_ok.store(outcome.is_ok(), Relaxed);
         state
             .last_bgsave_secs
             .store((now_ms().saturating_sub(started_ms) / 1000) as i64, Relaxed);
-        state.bgsave_running.store(false, Relaxed);
     }
+    state.bgsave_running.store(false, Relaxed);
+    state.foreground.store(false, Relaxed);
 }
 
-impl Snapshot {
-    fn dirty(&self) -> u64 {
-        self.shards.iter().map(|s| s.dirty).sum()
+/// Claims the one snapshot that may run at a time.
+fn claim(state: &State, foreground: bool) -> bool {
+    let ok = state
+        .bgsave_running
+        .compare_exchange(false, true, Relaxed, Relaxed)
+        .is_ok();
+    if ok {
+        state.foreground.store(foreground, Relaxed);
+        state.bgsave_started_ms.store(now_ms(), Relaxed);
     }
+    ok
 }
 
-/// SAVE: snapshot and write the file before returning.
+/// SAVE: a snapshot, returning once the file is in place. Unlike Redis's SAVE
+/// the server keeps serving meanwhile. Err if another save runs or it failed.
 pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
+    let st = &shard.globals.persist;
+    if !claim(st, true) {
+        return Err("Background save already in progress".into());
+    }
     let started = now_ms();
-    let snap = snapshot(shard).await;
-    let path = rdb_path(shard);
-    let state = &shard.globals.persist;
-    match snap.write_file(&path, checksum_on(shard)) {
+    let tx = lock_all(shard).await;
+    let done = start_snapshot(&tx, shard).await;
+    tx.release().await;
+    let outcome = done
+        .await
+        .unwrap_or_else(|_| Err("the writer thread stopped".into()));
+    saved(st, &outcome, started, false);
+    match outcome {
         Ok(_) => {
-            saved(state, snap.dirty(), true, started, false);
             info!("DB saved on disk");
             Ok(())
         }
         Err(e) => {
-            saved(state, 0, false, started, false);
             warn!("Failed saving the DB: {e}");
-            Err(e.to_string())
+            Err(e)
         }
     }
 }
 
-/// BGSAVE: snapshot now, write the file on a helper thread. Refused (false)
-/// while another background save runs.
+/// BGSAVE: starts a snapshot and returns once every shard has taken its
+/// instant; the shards serialise it as they serve, a thread writes it.
+/// Refused (false) while another save runs.
 pub async fn bgsave(shard: &Rc<Shard>) -> bool {
-    let g = shard.globals.clone();
-    if g.persist
-        .bgsave_running
-        .compare_exchange(false, true, Relaxed, Relaxed)
-        .is_err()
-    {
+    let st = &shard.globals.persist;
+    if !claim(st, false) {
         return false;
     }
     let started = now_ms();
-    g.persist.bgsave_started_ms.store(started, Relaxed);
     info!("Background saving started");
-    let snap = snapshot(shard).await;
-    let path = rdb_path(shard);
-    let checksum = checksum_on(shard);
-    let spawned = std::thread::Builder::new()
-        .name("bgsave".into())
-        .spawn(move || write_in_background(g, snap, path, checksum, started));
-    if let Err(e) = spawned {
-        warn!("Can't save in background: {e}");
-        saved(&shard.globals.persist, 0, false, started, true);
-    }
+    let tx = lock_all(shard).await;
+    let done = start_snapshot(&tx, shard).await;
+    tx.release().await;
+    let g = shard.globals.clone();
+    glommio::spawn_local(async move {
+        let outcome = done
+            .await
+            .unwrap_or_else(|_| Err("the writer thread stopped".into()));
+        match &outcome {
+            Ok(_) => {
+                info!("DB saved on disk");
+                info!("Background saving terminated with success");
+            }
+            Err(e) => warn!("Background saving error: {e}"),
+        }
+        saved(&g.persist, &outcome, started, true);
+    })
+    .detach();
     true
-}
-
-fn write_in_background(g: Arc<super::Globals>, snap: Snapshot, path: PathBuf, sum: bool, t0: u64) {
-    match snap.write_file(&path, sum) {
-        Ok(_) => {
-            info!("DB saved on disk");
-            info!("Background saving terminated with success");
-            saved(&g.persist, snap.dirty(), true, t0, true);
-        }
-        Err(e) => {
-            warn!("Background saving error: {e}");
-            saved(&g.persist, 0, false, t0, true);
-        }
-    }
 }
 
 /// Redis's `save <seconds> <changes>` points, as configured.
@@ -454,17 +494,26 @@ pub async fn reload(
     keep: bool,
     replace: bool,
 ) -> Result<(), String> {
-    let path = rdb_path(shard);
-    let tx = lock_all(shard).await;
-    if !nosave {
-        let started = now_ms();
-        let snap = dump_all(&tx, shard).await;
-        if let Err(e) = snap.write_file(&path, checksum_on(shard)) {
-            tx.release().await;
-            return Err(format!("Error trying to save the DB: {e}"));
-        }
-        saved(&shard.globals.persist, snap.dirty(), true, started, false);
+    let st = &shard.globals.persist;
+    if !claim(st, true) {
+        return Err("Background save already in progress".into());
     }
+    let started = now_ms();
+    let tx = lock_all(shard).await;
+    let outcome = if nosave {
+        Ok(st.dirty_at_save.load(Relaxed))
+    } else {
+        start_snapshot(&tx, shard)
+            .await
+            .await
+            .unwrap_or_else(|_| Err("the writer thread stopped".into()))
+    };
+    saved(st, &outcome, started, false);
+    if let Err(e) = outcome {
+        tx.release().await;
+        return Err(format!("Error trying to save the DB: {e}"));
+    }
+    let path = PathBuf::from(shard.globals.config().get("dbfilename"));
     let data = match std::fs::read(&path) {
         Ok(d) => Arc::new(d),
         Err(e) => {

@@ -53,7 +53,7 @@ impl Shard {
         let mut w = self.watched.borrow_mut();
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let (stale, expire_at) = match st.dbs[db as usize].dict.get(&key) {
+            let (stale, expire_at) = match st.dbs[db as usize].dict().get(&key) {
                 Some(e) => (e.is_expired(now), e.expire_at),
                 None => (false, 0),
             };
@@ -96,7 +96,7 @@ impl Shard {
             let Some(list) = w.map.get_mut(&k) else {
                 continue;
             };
-            let present = !m.expired && st.dbs[m.db as usize].dict.get(&m.key).is_some();
+            let present = !m.expired && st.dbs[m.db as usize].dict().get(&m.key).is_some();
             let before = list.len();
             list.retain_mut(|x| {
                 if x.stale {
@@ -132,8 +132,8 @@ impl Shard {
             if emptied.is_some_and(|e| e != *db) {
                 return true;
             }
-            let in_emptied = st.dbs[*db as usize].dict.get(key).is_some();
-            let other = replaced_with.and_then(|r| st.dbs[r as usize].dict.get(key));
+            let in_emptied = st.dbs[*db as usize].dict().get(key).is_some();
+            let other = replaced_with.and_then(|r| st.dbs[r as usize].dict().get(key));
             if !in_emptied && other.is_none() {
                 return true;
             }

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod pack;
 pub mod rdb;
 pub mod set;
+pub mod snapshot;
 pub mod zset;
 
 use std::cell::Cell;
@@ -211,7 +212,9 @@ const RAW_BIT: u32 = 1 << 31;
 /// One database of one shard.
 #[derive(Default)]
 pub struct Db {
-    pub dict: Dict<Entry>,
+    /// Private so that every write goes through `Db`, where a running
+    /// snapshot sees it first (`snapshot`); read it through [`Db::dict`].
+    dict: Dict<Entry>,
     /// Slot positions of the keys that have an expiry, so active expiry samples only
     /// those (as Redis samples its `expires` dict) whatever the share of persistent
     /// keys. Positions never move in a `Dict`, so they stay valid until removal.
@@ -222,9 +225,17 @@ pub struct Db {
     pub ready: Vec<Box<[u8]>>,
     /// This database's number (for keyspace notifications).
     pub id: u8,
+    /// A snapshot in progress (BGSAVE), if any.
+    snap: Option<Box<snapshot::DbSnap>>,
 }
 
 impl Db {
+    /// The keyspace, read-only.
+    #[inline]
+    pub fn dict(&self) -> &Dict<Entry> {
+        &self.dict
+    }
+
     /// Records that `key` came into existence, for clients blocked on it.
     #[inline]
     fn created(&mut self, key: &[u8]) {
@@ -248,6 +259,7 @@ impl Db {
         make: impl FnOnce() -> Value,
     ) -> &mut Entry {
         if let Some(pos) = self.find(key, now) {
+            self.before_change(pos);
             let (_, e) = self.dict.at_mut(pos).expect("position of a key just found");
             e.access = clock();
             return e;
@@ -255,8 +267,21 @@ impl Db {
         // Announced after the command, so noting it before the insert is fine;
         // the insert then hashes once and hands the entry back.
         self.created(key);
+        if self.snap.is_some() {
+            self.dict.insert(key, Entry::new(make()));
+            self.after_insert(key);
+            let pos = self.dict.position(key).expect("key just inserted");
+            return self.dict.at_mut(pos).expect("key just inserted").1;
+        }
         let (e, _) = self.dict.get_or_insert_with(key, || Entry::new(make()));
         e
+    }
+
+    /// A live key's entry for writing, at a position found by [`find`](Self::find).
+    #[inline]
+    pub fn at_mut(&mut self, pos: u32) -> Option<&mut Entry> {
+        self.before_change(pos);
+        self.dict.at_mut(pos).map(|(_, e)| e)
     }
     /// The slot position of a live key, deleting it first if it has expired (lazy
     /// expiry). One hash and one probe: callers reuse the position.
@@ -275,6 +300,7 @@ impl Db {
     #[inline]
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         let pos = self.find(key, now)?;
+        self.before_change(pos);
         let (_, e) = self.dict.at_mut(pos)?;
         e.access = clock();
         Some(e)
@@ -329,6 +355,7 @@ impl Db {
 
     /// Replaces the entry at a position found by [`find`](Self::find).
     pub fn replace_at(&mut self, pos: u32, mut entry: Entry) {
+        self.before_change(pos);
         entry.set_vol(NOT_VOLATILE);
         let Some((_, e)) = self.dict.at_mut(pos) else {
             return;
@@ -339,6 +366,7 @@ impl Db {
     }
 
     fn remove_at(&mut self, pos: u32) -> Option<Entry> {
+        self.before_change(pos);
         let (_, e) = self.dict.remove_at(pos)?;
         Some(self.forget(e))
     }
@@ -362,10 +390,18 @@ impl Db {
     pub fn set_entry(&mut self, key: &[u8], mut entry: Entry) {
         entry.set_vol(NOT_VOLATILE);
         let volatile = entry.expire_at != 0;
+        if self.snap.is_some()
+            && let Some(pos) = self.dict.position(key)
+        {
+            self.before_change(pos);
+        }
         // A replaced key counts as created too: RENAME onto a key whose string
         // a blocked client was ignoring brings it a list.
-        if let Some(old) = self.dict.insert(key, entry) {
-            self.forget(old);
+        match self.dict.insert(key, entry) {
+            Some(old) => {
+                self.forget(old);
+            }
+            None => self.after_insert(key),
         }
         self.created(key);
         if volatile && let Some(pos) = self.dict.position(key) {
@@ -374,8 +410,8 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (_, e) = self.dict.remove(key)?;
-        Some(self.forget(e))
+        let pos = self.dict.position(key)?;
+        self.remove_at(pos)
     }
 
     /// Sets or clears (0) the expiry of an existing key; returns false if missing.
@@ -383,6 +419,7 @@ impl Db {
         let Some(pos) = self.dict.position(key) else {
             return false;
         };
+        self.before_change(pos);
         if let Some((_, e)) = self.dict.at_mut(pos) {
             e.expire_at = at;
         }
@@ -399,7 +436,9 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        self.dict.clear();
+        if !self.detach_for_snapshot() {
+            self.dict.clear();
+        }
         self.volatile_keys = Vec::new();
     }
 

@@ -171,7 +171,7 @@ conn_fn!(info, |c, argv| {
             }
             "persistence" => {
                 let p = &g.persist;
-                let running = p.bgsave_running.load(Relaxed);
+                let running = p.bgsave_running.load(Relaxed) && !p.foreground.load(Relaxed);
                 let current = if running {
                     (crate::store::now_ms().saturating_sub(p.bgsave_started_ms.load(Relaxed))
                         / 1000) as i64
