@@ -132,6 +132,15 @@ fn contents(con: &mut Connection) -> BTreeMap<(u8, Vec<u8>), String> {
     out
 }
 
+/// DEBUG DIGEST: Redis's whole-dataset SHA1 digest, which corekv computes the
+/// same way.
+fn digest(con: &mut Connection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(con)
+        .expect("DEBUG DIGEST")
+}
+
 fn encodings(con: &mut Connection, keys: &[&str]) -> Vec<String> {
     keys.iter()
         .map(|k| {
@@ -168,6 +177,7 @@ fn corekv_snapshot_loads_in_redis_server() {
         let mut c = redis_client(ck.port);
         build_dataset(&mut c);
         let want = contents(&mut c);
+        let want_digest = digest(&mut c);
         let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
         let dir = test_dir("rdb-to-redis");
         fs::copy(ck.dir().join("dump.rdb"), dir.join("dump.rdb")).expect("copy dump.rdb");
@@ -178,6 +188,7 @@ fn corekv_snapshot_loads_in_redis_server() {
         };
         let mut r = redis_client(rs.port);
         assert_eq!(contents(&mut r), want, "{shards} shard(s)");
+        assert_eq!(digest(&mut r), want_digest, "{shards} shard(s)");
         // Redis re-encodes plain forms by its own thresholds as it loads.
         assert_eq!(
             encodings(&mut r, ENCODED),
@@ -213,6 +224,7 @@ fn redis_server_snapshot_loads_in_corekv() {
     build_dataset(&mut r);
     let want = contents(&mut r);
     let want_enc = encodings(&mut r, ENCODED);
+    let want_digest = digest(&mut r);
     let _: () = redis::cmd("SAVE").query(&mut r).expect("SAVE");
     for shards in [1, 2, 3] {
         let dir = test_dir("rdb-from-redis");
@@ -221,6 +233,7 @@ fn redis_server_snapshot_loads_in_corekv() {
         let mut c = redis_client(ck.port);
         assert_eq!(contents(&mut c), want, "{shards} shard(s)");
         assert_eq!(encodings(&mut c, ENCODED), want_enc, "{shards} shard(s)");
+        assert_eq!(digest(&mut c), want_digest, "{shards} shard(s)");
         drop(ck);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -269,18 +282,15 @@ fn dump_payloads_restore_across_servers() {
             .expect("select");
         redis::cmd("SELECT").arg(0).query::<()>(to).expect("select");
     };
+    let want_digest = digest(&mut r);
     copy(&mut r, &mut c);
-    assert_eq!(
-        contents(&mut c),
-        want,
-        "redis-server DUMP -> corekv RESTORE"
-    );
+    let what = "redis-server DUMP -> corekv RESTORE";
+    assert_eq!(contents(&mut c), want, "{what}");
+    assert_eq!(digest(&mut c), want_digest, "{what}");
     copy(&mut c, &mut r);
-    assert_eq!(
-        contents(&mut r),
-        want,
-        "corekv DUMP -> redis-server RESTORE"
-    );
+    let what = "corekv DUMP -> redis-server RESTORE";
+    assert_eq!(contents(&mut r), want, "{what}");
+    assert_eq!(digest(&mut r), want_digest, "{what}");
 }
 
 #[test]

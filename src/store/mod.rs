@@ -2,6 +2,7 @@
 //! `Store` is owned by its shard's thread and never shared.
 
 pub mod dict;
+pub mod digest;
 pub mod hash;
 pub mod hll;
 pub mod list;

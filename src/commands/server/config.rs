@@ -135,6 +135,53 @@ conn_fn!(debug, |c, argv| {
             g.active_expire.store(on, Ordering::Relaxed);
         }
         c.reply().ok();
+    } else if eq_ic(&argv[1], "DIGEST") && argv.len() == 2 {
+        use crate::store::digest::{self, Digest};
+        let parts = crate::dispatch::coord::on_all_shards(&c.shard, |sh| {
+            let st = sh.store.borrow();
+            st.dbs.iter().map(digest::db_digest).collect::<Vec<_>>()
+        })
+        .await;
+        let mut dbs: Vec<Option<Digest>> = vec![None; crate::store::NUM_DBS];
+        for shard in parts {
+            for (acc, d) in dbs.iter_mut().zip(shard) {
+                if let Some(d) = d {
+                    let a = acc.get_or_insert([0; 20]);
+                    a.iter_mut().zip(d).for_each(|(x, y)| *x ^= y);
+                }
+            }
+        }
+        let hex = digest::hex(&digest::dataset_digest(&dbs));
+        c.reply().simple(&hex);
+    } else if eq_ic(&argv[1], "DIGEST-VALUE") {
+        let db = c.db as usize;
+        let mut out = Vec::with_capacity(argv.len() - 2);
+        for key in &argv[2..] {
+            let k = key.clone();
+            let owner = c.shard.owner(key);
+            let d = c
+                .shard
+                .run_on(
+                    owner,
+                    crate::shard::locks::LockSet::Keys(vec![]),
+                    move |sh| {
+                        let st = sh.store.borrow();
+                        st.dbs[db]
+                            .dict()
+                            .get(&k)
+                            .map(crate::store::digest::value_digest)
+                            .unwrap_or([0; 20])
+                    },
+                )
+                .await
+                .unwrap_or([0; 20]);
+            out.push(crate::store::digest::hex(&d));
+        }
+        let mut r = c.reply();
+        r.array(out.len());
+        for h in &out {
+            r.simple(h);
+        }
     } else if eq_ic(&argv[1], "RELOAD") {
         let (mut merge, mut noflush, mut nosave) = (false, false, false);
         for a in &argv[2..] {
@@ -168,6 +215,10 @@ conn_fn!(debug, |c, argv| {
                 "    default.",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
                 "RELOAD [option ...]",
                 "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
                 "    * MERGE: conflicting keys will be loaded from RDB.",
