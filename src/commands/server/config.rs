@@ -182,6 +182,32 @@ conn_fn!(debug, |c, argv| {
         for h in &out {
             r.simple(h);
         }
+    } else if eq_ic(&argv[1], "OBJECT") && argv.len() == 3 {
+        let db = c.db as usize;
+        let k = argv[2].clone();
+        let owner = c.shard.owner(&k);
+        let line = c
+            .shard
+            .run_on(owner, crate::shard::locks::LockSet::Keys(vec![]), move |sh| {
+                let st = sh.store.borrow();
+                // As Redis: a logically expired key not yet deleted is shown.
+                let e = st.dbs[db].dict().get(&k)?;
+                let mut w = crate::store::rdb::Writer::new(crate::store::rdb::compression());
+                w.value(&e.value);
+                let idle = ((crate::store::now_ms() / 1000) as u32).saturating_sub(e.access);
+                Some(format!(
+                    "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                    e as *const _,
+                    e.encoding(),
+                    w.buf.len(),
+                    e.access & 0xFF_FFFF,
+                    idle
+                ))
+            })
+            .await
+            .flatten()
+            .ok_or(CmdError::Static("ERR no such key"))?;
+        c.reply().simple(&line);
     } else if eq_ic(&argv[1], "RELOAD") {
         let (mut merge, mut noflush, mut nosave) = (false, false, false);
         for a in &argv[2..] {
@@ -215,6 +241,8 @@ conn_fn!(debug, |c, argv| {
                 "    default.",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
+                "OBJECT <key>",
+                "    Show low level info about the key and associated value.",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
