@@ -97,7 +97,11 @@ impl Shard {
         if crate::store::take_ready_pending() {
             self.announce_ready();
         }
-        if let Some(events) = crate::store::notify::take_events() {
+        // Inside transaction work the coordinator publishes them, in order
+        // with the events of the transaction's other shards.
+        if !crate::store::notify::events_deferred()
+            && let Some(events) = crate::store::notify::take_events()
+        {
             self.publish_events(events);
         }
         if let Some(keys) = crate::store::notify::take_modified() {

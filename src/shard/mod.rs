@@ -476,7 +476,9 @@ impl Shard {
                 caller,
             } => {
                 crate::store::notify::set_caller(caller);
+                crate::store::notify::defer_events(true);
                 let value = work(self);
+                crate::store::notify::defer_events(false);
                 // A transaction's keyspace events are published by its
                 // coordinator, so subscribers get them in the order raised
                 // whichever shards raised them.

@@ -141,6 +141,23 @@ pub fn notify(db: usize, class: u32, event: &'static str, key: &[u8]) {
     PENDING.with(|p| p.set(true));
 }
 
+thread_local! {
+    /// Set while transaction work runs: its events stay queued for the
+    /// transaction's coordinator to publish (see `Shard::after_work`).
+    static DEFER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Holds (true) or releases (false) this thread's events for the caller.
+pub fn defer_events(on: bool) {
+    DEFER.with(|d| d.set(on));
+}
+
+/// Whether events are being held for a transaction's coordinator.
+#[inline]
+pub fn events_deferred() -> bool {
+    DEFER.with(Cell::get)
+}
+
 /// The events raised on this thread since the last call, in order.
 #[inline]
 pub fn take_events() -> Option<Vec<Event>> {
