@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the fuzz targets in fuzz/ (the RESP parser, one-shot vs chunked, and the
-# store's dict against a HashMap model) for SECONDS each, in one of two modes:
+# Runs the fuzz targets in fuzz/ (the RESP parser, one-shot vs chunked, the store's
+# dict against a HashMap model, and the RDB reader on DUMP payloads and files) for
+# SECONDS each, in one of two modes:
 #
 #   libfuzzer  cargo-fuzz: coverage-guided libFuzzer with AddressSanitizer. Needs a
 #              nightly toolchain (`rustup toolchain install nightly`), cargo-fuzz
@@ -10,7 +11,7 @@
 #              feedback. Needs only stable Rust.
 #
 # Usage: scripts/fuzz.sh [--libfuzzer|--stable] [SECONDS] [TARGET...]
-#            Fuzz each TARGET (default: parser dict) for SECONDS (default 60 with
+#            Fuzz each TARGET (default: parser dict rdb) for SECONDS (default 60 with
 #            libFuzzer, 30 stable). With no mode flag: libfuzzer when cargo-fuzz and
 #            nightly are installed, else stable.
 #        scripts/fuzz.sh --replay TARGET FILE|DIR...
@@ -177,7 +178,7 @@ case "$SECS" in
     ;;
 esac
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parser dict)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parser dict rdb)
 echo "# command: $(printf '%q ' "$0" "--$MODE" "$SECS" "${TARGETS[@]}")"
 
 if [ "$MODE" = stable ]; then

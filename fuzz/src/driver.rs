@@ -308,6 +308,11 @@ mod tests {
         seeded("dict", 300);
     }
 
+    #[test]
+    fn rdb_seeded() {
+        seeded("rdb", 2000);
+    }
+
     fn planted(data: &[u8]) {
         assert!(!data.windows(3).any(|w| w == b"bug"), "planted bug");
     }
@@ -333,6 +338,82 @@ mod tests {
         assert!(f.message.contains("planted bug"), "{}", f.message);
         assert!(f.message.contains("driver.rs"), "{}", f.message);
         assert_eq!(f.minimized, b"bug");
+    }
+
+    /// The rdb generator's payloads and files get past the checksum to the decoder:
+    /// many load (a damaged file still loads its keys up to the damage), values of
+    /// every type byte restore, many inputs fail inside it, in a spread of ways.
+    #[test]
+    fn rdb_inputs_reach_values_and_errors() {
+        use corekv::store::Entry;
+        use corekv::store::rdb::{self, RdbError, Sink};
+        struct Count(usize);
+        impl Sink for Count {
+            fn want(&mut self, _: &[u8]) -> bool {
+                true
+            }
+            fn put(&mut self, _: usize, _: Vec<u8>, _: Entry) -> Result<(), RdbError> {
+                self.0 += 1;
+                Ok(())
+            }
+        }
+        let mut rng = Rng::new(1);
+        let (mut values, mut files, mut keys) = (0, 0, 0);
+        let mut errors = std::collections::BTreeSet::new();
+        let mut types = std::collections::BTreeSet::new();
+        let n = 2000;
+        for _ in 0..n {
+            let mut input = Vec::new();
+            inputs::rdb_input(&mut rng, &mut input);
+            let r = if input.starts_with(b"REDIS") {
+                let mut c = Count(0);
+                let r = rdb::load_file(&input, 0, &mut c).map(|_| ());
+                files += usize::from(r.is_ok());
+                keys += c.0;
+                r
+            } else {
+                let r = rdb::restore_payload(&input);
+                if let Ok(Some(_)) = r {
+                    values += 1;
+                    types.insert(input[0]);
+                }
+                r.map(|_| ())
+            };
+            if let Err(e) = r {
+                // Group "unknown value type 77" and the like by their fixed part.
+                let e = e.to_string();
+                let e = e.trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ');
+                errors.insert(e.split('(').next().unwrap().to_string());
+            }
+        }
+        assert!(values * 10 > n, "only {values}/{n} inputs restore a value");
+        assert!(files * 20 > n, "only {files}/{n} inputs load as a file");
+        assert!(keys > n, "only {keys} keys loaded from {n} inputs");
+        // Every value type and encoding, plain and packed, restores somewhere.
+        let every: std::collections::BTreeSet<u8> =
+            [0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16, 17, 18, 20].into();
+        assert_eq!(
+            every.difference(&types).collect::<Vec<_>>(),
+            Vec::<&u8>::new(),
+            "value types never restored"
+        );
+        for want in [
+            "Unexpected EOF reading RDB file",
+            "Bad RDB format: packed value",
+            "Bad RDB format: invalid LZF compressed string",
+            "Bad RDB format: duplicate",
+            "Bad RDB format: unknown value type",
+            "Bad RDB format: invalid zset score",
+            "Bad RDB format: zset with NAN score detected",
+            "Bad RDB format: bytes after the end-of-file marker",
+            "Wrong RDB checksum",
+            "Can't handle RDB format version",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(want)),
+                "no input hit {want:?}; got {errors:#?}"
+            );
+        }
     }
 
     /// The parser generator reaches both complete commands and each kind of error;

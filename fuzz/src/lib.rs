@@ -1,5 +1,5 @@
-//! corekv's fuzz targets. Each target's body (`parser::check`, `dict::check`) runs
-//! one input and panics when a property is violated; it runs
+//! corekv's fuzz targets. Each target's body (`parser::check`, `dict::check`,
+//! `rdb::check`) runs one input and panics when a property is violated; it runs
 //!
 //! - in the cargo-fuzz (libFuzzer) binaries, `fuzz_targets/*.rs`, built with the
 //!   default `libfuzzer` feature; needs nightly and cargo-fuzz (`scripts/fuzz.sh`);
@@ -17,6 +17,7 @@ pub mod inputs;
 pub mod parser;
 #[cfg(test)]
 mod proptests;
+pub mod rdb;
 
 /// One fuzz target.
 pub struct Target {
@@ -43,6 +44,12 @@ pub const TARGETS: &[Target] = &[
         check: dict::check,
         generate: inputs::dict_input,
         tokens: &[],
+    },
+    Target {
+        name: "rdb",
+        check: rdb::check,
+        generate: inputs::rdb_input,
+        tokens: inputs::RDB_TOKENS,
     },
 ];
 
