@@ -21,7 +21,10 @@
 #                 of `return redis.call('INCR', KEYS[1])` on one random key, "evalsha2" of a
 #                 script incrementing two random keys (on two shards about half the time);
 #                 the others are redis-benchmark -t names
-#   BENCH_SECTIONS  "single twoshard pubsub" (default) or some of them; pubsub:
+#   BENCH_SECTIONS  "single twoshard pubsub persist" (default) or some of them; persist:
+#                 scripts/bench_persist.py: SAVE, BGSAVE (time, RSS growth) and load
+#                 time of PERSIST_KEYS keys (default 1000000; 20000 with QUICK) for
+#                 redis-server and corekv with 1 and 2 shards; pubsub:
 #                 PUBSUB_SUBS subscribers (default 8; raw-socket readers that discard
 #                 what they get) on one channel, 1 and 8 publishing clients
 #                 (redis-benchmark PUBLISH, -P 16, PUBSUB_N publishes, default 100000),
@@ -240,7 +243,7 @@ load_scripts() { # port
     timeout 10 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT1" >/dev/null
     timeout 10 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT2" >/dev/null
 }
-SECTIONS=${BENCH_SECTIONS:-single twoshard pubsub}
+SECTIONS=${BENCH_SECTIONS:-single twoshard pubsub persist}
 PIPELINES=(1 16)
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600} # seconds per redis-benchmark run
 RESULTS="$WORK/results.csv"           # section,pipeline,test,server,round,n,rps,cpu_s
@@ -447,6 +450,11 @@ for pubs in sorted(data):
     print(f"| {pubs} | {rr:,.0f} | {cr:,.0f} | {cr / rr:.2f} | {statistics.median(r['cpu']):.2f} | {statistics.median(c['cpu']):.2f} |")
 EOF
     echo
+fi
+if [[ " $SECTIONS " == *" persist "* ]]; then
+    if [ -n "${QUICK:-}" ]; then export PERSIST_KEYS=${PERSIST_KEYS:-20000}; fi
+    echo "# section 4: snapshots (scripts/bench_persist.py, PERSIST_KEYS=${PERSIST_KEYS:-1000000})"
+    BENCH_ROUNDS=$ROUNDS timeout 3600 python3 "$ROOT/scripts/bench_persist.py" "$COREKV" "$WORK"
 fi
 echo "CPU s/1M = server utime+stime (/proc/PID/stat, all threads) during the redis-benchmark run, per million requests (an MSET of 10 keys is one request)."
 echo "Raw results (section,pipeline,test,server,round,n,rps,cpu_s):"
