@@ -480,7 +480,8 @@ fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<
             spec.name
         )));
     }
-    if (spec.has(flag::WRITE) || spec.name == "ping") && c.shard.globals.persist.refuses_writes() {
+    // The atomic first: the name compare stays off the path of every command.
+    if c.shard.globals.persist.refuses_writes() && (spec.has(flag::WRITE) || spec.name == "ping") {
         return Err(CmdError::Static(crate::shard::persist::MISCONF));
     }
     if let Handler::Conn(_) = spec.handler {

@@ -195,16 +195,10 @@ pub fn test_dir(name: &str) -> PathBuf {
 /// Starts corekv with `extra` flags, working in `dir` (kept after it exits).
 pub fn start_corekv_in(dir: &Path, extra: &[&str]) -> Server {
     let port = free_port();
-    let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(["--loglevel".to_string(), "warning".to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
     Server::spawn_in(
         "corekv",
         Path::new(env!("CARGO_BIN_EXE_corekv")),
-        &args,
+        &corekv_args(port, extra),
         port,
         dir.to_path_buf(),
         false,
@@ -228,30 +222,7 @@ pub fn spawn_corekv_in(dir: &Path, extra: &[&str]) -> Child {
 /// Starts redis-server working in `dir` (loading its `dump.rdb` if there),
 /// with snapshots on demand only. `None` as [`start_redis`].
 pub fn start_redis_in(dir: &Path) -> Option<Server> {
-    let Some(program) = redis_server_path() else {
-        if under_ci() {
-            panic!("redis-server is required under CI");
-        }
-        return None;
-    };
-    let port = free_port();
-    let args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-        "--enable-debug-command",
-        "yes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (program, port, args) = redis_command()?;
     Some(Server::spawn_in(
         "redis-server",
         &program,
@@ -294,19 +265,30 @@ pub fn start_corekv(shards: usize) -> Server {
     start_corekv_with(&["--shards", &shards.to_string()])
 }
 
+/// corekv's flags for a test server on `port`, `extra` appended.
+fn corekv_args(port: u16, extra: &[&str]) -> Vec<String> {
+    let port = port.to_string();
+    [
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--loglevel",
+        "warning",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// Starts corekv on a free loopback port with `extra` flags appended.
 pub fn start_corekv_with(extra: &[&str]) -> Server {
     let port = free_port();
-    let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(["--loglevel".to_string(), "warning".to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
     Server::spawn(
         "corekv",
         Path::new(env!("CARGO_BIN_EXE_corekv")),
-        &args,
+        &corekv_args(port, extra),
         port,
     )
 }
@@ -324,6 +306,13 @@ pub fn redis_server_path() -> Option<PathBuf> {
 /// Returns `None` when redis-server is not installed, except under CI
 /// (`CI=true`), where that is a hard failure.
 pub fn start_redis() -> Option<Server> {
+    let (program, port, args) = redis_command()?;
+    Some(Server::spawn("redis-server", &program, &args, port))
+}
+
+/// redis-server's path, a free port and its flags for a throwaway,
+/// persistence-free server; `None` as [`start_redis`].
+fn redis_command() -> Option<(PathBuf, u16, Vec<String>)> {
     let Some(program) = redis_server_path() else {
         if under_ci() {
             panic!("redis-server is required under CI");
@@ -331,7 +320,7 @@ pub fn start_redis() -> Option<Server> {
         return None;
     };
     let port = free_port();
-    let args: Vec<String> = [
+    let args = [
         "--port",
         &port.to_string(),
         "--bind",
@@ -349,7 +338,7 @@ pub fn start_redis() -> Option<Server> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    Some(Server::spawn("redis-server", &program, &args, port))
+    Some((program, port, args))
 }
 
 /// A `redis` crate connection to a local server.

@@ -157,22 +157,7 @@ conn_fn!(debug, |c, argv| {
         let db = c.db as usize;
         let mut out = Vec::with_capacity(argv.len() - 2);
         for key in &argv[2..] {
-            let k = key.clone();
-            let owner = c.shard.owner(key);
-            let d = c
-                .shard
-                .run_on(
-                    owner,
-                    crate::shard::locks::LockSet::Keys(vec![]),
-                    move |sh| {
-                        let st = sh.store.borrow();
-                        st.dbs[db]
-                            .dict()
-                            .get(&k)
-                            .map(crate::store::digest::value_digest)
-                            .unwrap_or([0; 20])
-                    },
-                )
+            let d = with_raw_entry(c, db, key, |e| e.map(crate::store::digest::value_digest))
                 .await
                 .unwrap_or([0; 20]);
             out.push(crate::store::digest::hex(&d));
@@ -184,29 +169,22 @@ conn_fn!(debug, |c, argv| {
         }
     } else if eq_ic(&argv[1], "OBJECT") && argv.len() == 3 {
         let db = c.db as usize;
-        let k = argv[2].clone();
-        let owner = c.shard.owner(&k);
-        let line = c
-            .shard
-            .run_on(owner, crate::shard::locks::LockSet::Keys(vec![]), move |sh| {
-                let st = sh.store.borrow();
-                // As Redis: a logically expired key not yet deleted is shown.
-                let e = st.dbs[db].dict().get(&k)?;
-                let mut w = crate::store::rdb::Writer::new(crate::store::rdb::compression());
-                w.value(&e.value);
-                let idle = ((crate::store::now_ms() / 1000) as u32).saturating_sub(e.access);
-                Some(format!(
-                    "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-                    e as *const _,
-                    e.encoding(),
-                    w.buf.len(),
-                    e.access & 0xFF_FFFF,
-                    idle
-                ))
-            })
-            .await
-            .flatten()
-            .ok_or(CmdError::Static("ERR no such key"))?;
+        let line = with_raw_entry(c, db, &argv[2], |e| {
+            let e = e?;
+            let mut w = crate::store::rdb::Writer::new(crate::store::rdb::compression());
+            w.value(&e.value);
+            let idle = ((crate::store::now_ms() / 1000) as u32).saturating_sub(e.access);
+            Some(format!(
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                e as *const _,
+                e.encoding(),
+                w.buf.len(),
+                e.access & 0xFF_FFFF,
+                idle
+            ))
+        })
+        .await
+        .ok_or(CmdError::Static("ERR no such key"))?;
         c.reply().simple(&line);
     } else if eq_ic(&argv[1], "RELOAD") {
         let (mut merge, mut noflush, mut nosave) = (false, false, false);
@@ -263,6 +241,25 @@ conn_fn!(debug, |c, argv| {
     }
     Ok(())
 });
+
+/// Runs `f` on the key's owner with its entry as stored (DEBUG's view: a
+/// logically expired key not yet deleted is still there, as in Redis).
+async fn with_raw_entry<R: Send + 'static>(
+    c: &Client,
+    db: usize,
+    key: &Bytes,
+    f: impl FnOnce(Option<&crate::store::Entry>) -> Option<R> + Send + 'static,
+) -> Option<R> {
+    let k = key.clone();
+    c.shard
+        .run_on(
+            c.shard.owner(key),
+            crate::shard::locks::LockSet::Keys(vec![]),
+            move |sh| f(sh.store.borrow().dbs[db].dict().get(&k)),
+        )
+        .await
+        .flatten()
+}
 
 conn_fn!(shutdown, |c, argv| {
     let (mut save, mut nosave, mut force) = (false, false, false);
