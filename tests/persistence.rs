@@ -558,3 +558,95 @@ fn redis_test_assets_load_like_redis() {
         assert_eq!(load(false), want, "{name}");
     }
 }
+
+/// SIGTERM (or SHUTDOWN) while a BGSAVE runs: the server lets it finish, then
+/// saves once more and exits, so writes made after the BGSAVE began survive.
+#[test]
+fn shutdown_during_bgsave_saves_the_latest_data() {
+    let dir = test_dir("shutdown-bgsave");
+    let mut ck = start_corekv_in(&dir, &["--shards", "2"]);
+    let mut c = redis_client(ck.port);
+    for chunk in 0..100 {
+        let mut m = redis::cmd("MSET");
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            m.arg(format!("k:{i}")).arg(i);
+        }
+        let _: () = m.query(&mut c).expect("mset");
+    }
+    let reply: String = redis::cmd("BGSAVE").query(&mut c).expect("bgsave");
+    assert!(reply.starts_with("Background saving"), "{reply}");
+    let _: () = c.set("late", "write").expect("set");
+    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
+    assert_eq!(ck.wait_exit(Duration::from_secs(30)), Some(0), "{}", ck.log());
+    drop(ck);
+    let ck = start_corekv_in(&dir, &["--shards", "2", "--save", ""]);
+    let mut c = redis_client(ck.port);
+    let n: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(n, 100_001);
+    let v: String = c.get("late").expect("get");
+    assert_eq!(v, "write");
+    drop(ck);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// While a big snapshot loads at start-up, clients are answered `-LOADING`
+/// (commands Redis allows while loading, like INFO, still run) and then
+/// served the whole dataset.
+#[test]
+fn clients_get_loading_while_the_snapshot_loads() {
+    let dir = test_dir("loading");
+    {
+        let mut ck = start_corekv_in(&dir, &["--shards", "2", "--save", ""]);
+        let mut c = redis_client(ck.port);
+        for chunk in 0..400 {
+            let mut m = redis::cmd("MSET");
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                m.arg(format!("k:{i}")).arg(i);
+            }
+            let _: () = m.query(&mut c).expect("mset");
+        }
+        let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+        assert_eq!(ck.wait_exit(Duration::from_secs(10)), Some(0));
+    }
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--shards", "2"])
+        .args(["--save", "", "--loglevel", "warning"])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn corekv");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut conn = loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break RawConn::from_stream(s);
+        }
+        assert!(Instant::now() < deadline, "corekv did not listen");
+        thread::sleep(Duration::from_millis(2));
+    };
+    let first = Instant::now();
+    let (mut loading, mut info_while_loading) = (0, false);
+    loop {
+        let r = conn.cmd(&["PING"]);
+        if r == b"+PONG\r\n" {
+            break;
+        }
+        assert_eq!(r, b"-LOADING Redis is loading the dataset in memory\r\n");
+        loading += 1;
+        let info = conn.cmd(&["INFO", "persistence"]);
+        info_while_loading |= String::from_utf8_lossy(&info).contains("loading:1");
+        assert!(Instant::now() < deadline, "still loading");
+        thread::sleep(Duration::from_millis(1));
+    }
+    let took = first.elapsed();
+    if took > Duration::from_millis(300) {
+        assert!(loading > 0 && info_while_loading, "{took:?} without -LOADING");
+    }
+    assert_eq!(conn.cmd(&["DBSIZE"]), b":400000\r\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(&dir);
+}

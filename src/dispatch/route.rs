@@ -480,6 +480,11 @@ fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<
             spec.name
         )));
     }
+    if c.shard.globals.persist.loading.load(std::sync::atomic::Ordering::Relaxed)
+        && !spec.has(flag::LOADING)
+    {
+        return Err(CmdError::Static(crate::shard::persist::LOADING));
+    }
     // The atomic first: the name compare stays off the path of every command.
     if c.shard.globals.persist.refuses_writes() && (spec.has(flag::WRITE) || spec.name == "ping") {
         return Err(CmdError::Static(crate::shard::persist::MISCONF));

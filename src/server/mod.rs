@@ -132,9 +132,14 @@ pub fn run(mut config: Config) -> i32 {
         };
     crate::commands::install();
     let globals = Arc::new(Globals::new(config, nshards, port));
+    globals
+        .persist
+        .loading
+        .store(snapshot.is_some(), Ordering::Relaxed);
     let loading = Arc::new(Loading {
-        results: std::sync::Mutex::new(Vec::new()),
-        barrier: std::sync::Barrier::new(nshards),
+        done: std::sync::atomic::AtomicUsize::new(0),
+        keys: std::sync::atomic::AtomicU64::new(0),
+        failure: std::sync::Mutex::new(None),
         data: snapshot,
         started: std::time::Instant::now(),
     });
@@ -210,27 +215,26 @@ pub fn run(mut config: Config) -> i32 {
 }
 
 /// Start-up loading of the snapshot file: every shard loads its share of the
-/// same bytes at once, and none serves until all have succeeded.
+/// same bytes at once, a step at a time (its connections are answered
+/// `-LOADING` meanwhile), and none serves until all have succeeded.
 struct Loading {
-    results: std::sync::Mutex<Vec<Result<u64, String>>>,
-    barrier: std::sync::Barrier,
+    done: std::sync::atomic::AtomicUsize,
+    keys: std::sync::atomic::AtomicU64,
+    failure: std::sync::Mutex<Option<String>>,
     data: Option<Arc<Vec<u8>>>,
     started: std::time::Instant,
 }
 
 impl Loading {
     fn failed(&self) -> bool {
-        self.results
-            .lock()
-            .map(|r| r.iter().any(|x| x.is_err()))
-            .unwrap_or(true)
+        self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
     }
 
     /// Loads this shard's keys, waits for the others; false if any failed.
-    fn run(&self, shard: &Shard) -> bool {
+    async fn run(&self, shard: &Shard) -> bool {
         let r = match &self.data {
             None => Ok(0),
-            Some(d) => shard::persist::load_share(shard, d).map(|i| {
+            Some(d) => shard::persist::load_share(shard, d).await.map(|i| {
                 if shard.id == 0 && i.functions > 0 {
                     warn!(
                         "The RDB file holds {} function librar(ies); corekv does not load functions yet and skipped them",
@@ -240,24 +244,40 @@ impl Loading {
                 i.keys
             }),
         };
-        if let Ok(mut v) = self.results.lock() {
-            v.push(r);
-        }
-        self.barrier.wait();
-        let results = self.results.lock().map(|v| v.clone()).unwrap_or_default();
-        if shard.id == 0 {
-            if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-                error!("Fatal error loading the DB: {e}. Exiting.");
-            } else if self.data.is_some() {
-                let keys: u64 = results.iter().filter_map(|r| r.as_ref().ok()).sum();
-                info!(
-                    "DB loaded from disk: {:.3} seconds",
-                    self.started.elapsed().as_secs_f64()
-                );
-                info!("Done loading RDB, keys loaded: {keys}.");
+        match r {
+            Ok(k) => {
+                self.keys.fetch_add(k, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Ok(mut f) = self.failure.lock() {
+                    f.get_or_insert(e);
+                }
             }
         }
-        results.iter().all(|r| r.is_ok())
+        self.done.fetch_add(1, Ordering::AcqRel);
+        // Bounded by the other shards' loads, which always finish.
+        while self.done.load(Ordering::Acquire) < shard.nshards && !self.failed() {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        if self.failed() {
+            if shard.id == 0 {
+                let e = self.failure.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
+                error!("Fatal error loading the DB: {e}. Exiting.");
+            }
+            return false;
+        }
+        shard.globals.persist.loading.store(false, Ordering::Relaxed);
+        if shard.id == 0 && self.data.is_some() {
+            info!(
+                "DB loaded from disk: {:.3} seconds",
+                self.started.elapsed().as_secs_f64()
+            );
+            info!(
+                "Done loading RDB, keys loaded: {}.",
+                self.keys.load(Ordering::Relaxed)
+            );
+        }
+        true
     }
 }
 
@@ -269,18 +289,21 @@ async fn shard_main(
     loading: Arc<Loading>,
 ) {
     let shard = Shard::start(id, globals.clone(), wiring).await;
-    if !loading.run(&shard) {
+    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
+    // exactly this shard; nothing else owns or closes it.
+    let listener =
+        unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // Connections are served (with -LOADING) while the snapshot loads.
+    let acceptor = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
+    if !loading.run(&shard).await {
         globals.shutdown.store(true, Ordering::Relaxed);
+        acceptor.cancel();
+        shard.close_clients();
         return;
     }
     if id == 0 {
         info!("Ready to accept connections tcp");
     }
-    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
-    // exactly this shard; nothing else owns or closes it.
-    let listener =
-        unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let acceptor = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
     // Housekeeping at `hz`, and the shutdown check.
     while !globals.shutting_down() {
         let hz = globals.config().get_u64("hz").clamp(1, 500);

@@ -136,31 +136,10 @@ impl Shard {
     /// `replace`, a key already here is overwritten (DEBUG RELOAD MERGE); else a
     /// duplicate is an error, as in Redis.
     pub fn load_rdb(&self, data: &[u8], replace: bool) -> Result<rdb::FileInfo, RdbError> {
-        struct Mine<'a> {
-            shard: &'a Shard,
-            replace: bool,
-        }
-        impl rdb::Sink for Mine<'_> {
-            fn want(&mut self, key: &[u8]) -> bool {
-                self.shard.owner(key) == self.shard.id
-            }
-            fn put(&mut self, db: usize, key: Vec<u8>, entry: Entry) -> Result<(), RdbError> {
-                let mut store = self.shard.store.borrow_mut();
-                let d = &mut store.dbs[db];
-                if !self.replace && d.dict().get(&key).is_some() {
-                    return Err(RdbError::Corrupt(format!(
-                        "Duplicate key '{}' found in RDB file",
-                        String::from_utf8_lossy(&key)
-                    )));
-                }
-                d.set_entry(&key, entry);
-                Ok(())
-            }
-        }
         let r = rdb::load_file(
             data,
             now_ms(),
-            &mut Mine {
+            &mut OwnKeys {
                 shard: self,
                 replace,
             },
@@ -184,6 +163,31 @@ impl Shard {
             d.clear();
         }
         self.invalidate_all();
+    }
+}
+
+/// The loader's sink on one shard: the keys it owns go into its store.
+struct OwnKeys<'a> {
+    shard: &'a Shard,
+    replace: bool,
+}
+
+impl rdb::Sink for OwnKeys<'_> {
+    fn want(&mut self, key: &[u8]) -> bool {
+        self.shard.owner(key) == self.shard.id
+    }
+
+    fn put(&mut self, db: usize, key: Vec<u8>, entry: Entry) -> Result<(), RdbError> {
+        let mut store = self.shard.store.borrow_mut();
+        let d = &mut store.dbs[db];
+        if !self.replace && d.dict().get(&key).is_some() {
+            return Err(RdbError::Corrupt(format!(
+                "Duplicate key '{}' found in RDB file",
+                String::from_utf8_lossy(&key)
+            )));
+        }
+        d.set_entry(&key, entry);
+        Ok(())
     }
 }
 
@@ -406,6 +410,19 @@ pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
     }
 }
 
+/// The final snapshot of a shutdown: a background save still running is let
+/// finish first (its file would be older than this one), then a SAVE.
+pub async fn save_for_shutdown(shard: &Rc<Shard>) -> Result<(), String> {
+    let st = &shard.globals.persist;
+    for _ in 0..60_000 {
+        if !st.bgsave_running.load(Relaxed) {
+            break;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    save(shard).await
+}
+
 /// BGSAVE: starts a snapshot and returns once every shard has taken its
 /// instant; the shards serialise it as they serve, a thread writes it.
 /// Refused (false) while another save runs.
@@ -551,11 +568,32 @@ pub fn read_startup_file(path: &Path) -> Result<Option<Arc<Vec<u8>>>, String> {
     }
 }
 
-/// One shard's part of start-up loading; the caller refuses to start unless
-/// every shard succeeds.
-pub fn load_share(shard: &Shard, data: &[u8]) -> Result<rdb::FileInfo, String> {
-    shard.load_rdb(data, false).map_err(|e| e.to_string())
+/// Keys a start-up load reads between two turns of its shard's other work
+/// (connections answered `-LOADING`, peers' messages).
+const LOAD_STEP_KEYS: usize = 4096;
+
+/// One shard's part of start-up loading, a step at a time; the caller
+/// refuses to start unless every shard succeeds.
+pub async fn load_share(shard: &Shard, data: &[u8]) -> Result<rdb::FileInfo, String> {
+    let mut loader = rdb::Loader::new(data, now_ms()).map_err(|e| e.to_string())?;
+    let mut sink = OwnKeys {
+        shard,
+        replace: false,
+    };
+    loop {
+        let done = loader
+            .step(&mut sink, LOAD_STEP_KEYS)
+            .map_err(|e| e.to_string())?;
+        let _ = crate::store::notify::take_events();
+        if done {
+            return Ok(loader.info);
+        }
+        super::yield_now().await;
+    }
 }
+
+/// Redis's answer to commands that cannot run while the dataset loads.
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
 /// Shard 0's tick: a signal's shutdown (saving first when save points are
 /// set; a failed save cancels it, as in Redis), else the save points.
@@ -564,7 +602,7 @@ pub async fn on_tick(shard: &Rc<Shard>) {
     if g.shutdown_requested.swap(false, Relaxed) {
         if !save_points(g.config().get("save")).is_empty() {
             warn!("Saving the final RDB snapshot before exiting.");
-            if save(shard).await.is_err() {
+            if save_for_shutdown(shard).await.is_err() {
                 warn!("Error trying to save the DB, can't exit.");
                 return;
             }

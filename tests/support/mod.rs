@@ -449,6 +449,11 @@ impl RawConn {
     pub fn connect(port: u16) -> RawConn {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        RawConn::from_stream(stream)
+    }
+
+    /// Wraps a connected stream (a test that connects while the server starts).
+    pub fn from_stream(stream: TcpStream) -> RawConn {
         stream
             .set_read_timeout(Some(READ_TIMEOUT))
             .expect("set read timeout");

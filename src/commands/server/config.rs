@@ -285,7 +285,7 @@ conn_fn!(shutdown, |c, argv| {
         !crate::shard::persist::save_points(c.shard.globals.config().get("save")).is_empty();
     if save || (points && !nosave) {
         log::warn!("Saving the final RDB snapshot before exiting.");
-        if crate::shard::persist::save(&c.shard).await.is_err() && !force {
+        if crate::shard::persist::save_for_shutdown(&c.shard).await.is_err() && !force {
             log::warn!("Error trying to save the DB, can't exit.");
             return Err(CmdError::Static(
                 "ERR Errors trying to SHUTDOWN. Check logs.",

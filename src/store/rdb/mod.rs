@@ -757,115 +757,154 @@ pub trait Sink {
 /// its checksum before anything else, then hands every live key to `sink`.
 /// Keys whose expiry is before `now` are skipped, as a master loading does.
 pub fn load_file(data: &[u8], now: u64, sink: &mut dyn Sink) -> Result<FileInfo, RdbError> {
-    if data.len() < 9 || &data[..5] != b"REDIS" {
-        return Err(corrupt("Wrong signature trying to load DB from file"));
-    }
-    let version = std::str::from_utf8(&data[5..9])
-        .ok()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| corrupt("invalid version number"))?;
-    if !(1..=RDB_MAX_READ_VERSION).contains(&version) {
-        return Err(RdbError::Version(version));
-    }
-    let body_end = if version >= 5 {
-        if data.len() < 9 + 1 + 8 {
-            return Err(RdbError::Truncated);
+    let mut l = Loader::new(data, now)?;
+    while !l.step(sink, usize::MAX)? {}
+    Ok(l.info)
+}
+
+/// A file being read a few keys at a time ([`Loader::step`]), so a shard can
+/// serve (`-LOADING`) between steps.
+pub struct Loader<'a> {
+    r: Reader<'a>,
+    now: u64,
+    db: usize,
+    expire_at: u64,
+    pub info: FileInfo,
+}
+
+impl<'a> Loader<'a> {
+    /// Checks magic, version and checksum; no key is read yet.
+    pub fn new(data: &'a [u8], now: u64) -> Result<Self, RdbError> {
+        if data.len() < 9 || &data[..5] != b"REDIS" {
+            return Err(corrupt("Wrong signature trying to load DB from file"));
         }
-        let end = data.len() - 8;
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&data[end..]);
-        let stored = u64::from_le_bytes(b);
-        if stored != 0 {
-            let computed = CRC64.checksum(&data[..end]);
-            if stored != computed {
-                return Err(RdbError::Checksum { stored, computed });
+        let version = std::str::from_utf8(&data[5..9])
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| corrupt("invalid version number"))?;
+        if !(1..=RDB_MAX_READ_VERSION).contains(&version) {
+            return Err(RdbError::Version(version));
+        }
+        let body_end = if version >= 5 {
+            if data.len() < 9 + 1 + 8 {
+                return Err(RdbError::Truncated);
             }
-        }
-        end
-    } else {
-        data.len()
-    };
-    let mut r = Reader::new(&data[..body_end]);
-    r.take(9)?;
-    let mut info = FileInfo {
-        version,
-        ..FileInfo::default()
-    };
-    let mut db = 0usize;
-    let mut expire_at = 0u64;
-    loop {
-        let t = r.u8()?;
-        match t {
-            op::EOF => break,
-            op::SELECTDB => {
-                let n = r.length()?;
-                if n >= super::NUM_DBS as u64 {
-                    return Err(corrupt(format!(
-                        "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
-                        super::NUM_DBS
-                    )));
+            let end = data.len() - 8;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&data[end..]);
+            let stored = u64::from_le_bytes(b);
+            if stored != 0 {
+                let computed = CRC64.checksum(&data[..end]);
+                if stored != computed {
+                    return Err(RdbError::Checksum { stored, computed });
                 }
-                db = n as usize;
             }
-            op::RESIZEDB => {
-                r.length()?;
-                r.length()?;
-            }
-            op::AUX => {
-                let k = r.string()?;
-                let v = r.string()?;
-                info.aux.push((k, v));
-            }
-            op::EXPIRETIME_MS => expire_at = r.u64_le()?,
-            op::EXPIRETIME => expire_at = r.u32_le()? as u64 * 1000,
-            op::IDLE => {
-                r.length()?;
-            }
-            op::FREQ => {
-                r.u8()?;
-            }
-            op::SLOT_INFO => {
-                r.length()?;
-                r.length()?;
-                r.length()?;
-            }
-            op::FUNCTION2 => {
-                r.skip_string()?;
-                info.functions += 1;
-            }
-            op::FUNCTION_PRE_GA => {
-                return Err(RdbError::Unsupported(
-                    "pre-release function records (Redis 7.0 RC)".into(),
-                ));
-            }
-            op::MODULE_AUX => {
-                return Err(RdbError::Unsupported("module auxiliary data".into()));
-            }
-            t => {
-                let key = r.string()?;
-                let live = expire_at == 0 || expire_at > now;
-                if sink.want(&key) {
-                    match r.value(t)? {
-                        Some(v) if live => {
-                            let mut e = Entry::new(v);
-                            e.expire_at = expire_at;
-                            sink.put(db, key, e)?;
-                            info.keys += 1;
-                        }
-                        Some(_) => info.expired_skipped += 1,
-                        None => info.empty_skipped += 1,
+            end
+        } else {
+            data.len()
+        };
+        let mut r = Reader::new(&data[..body_end]);
+        r.take(9)?;
+        Ok(Loader {
+            r,
+            now,
+            db: 0,
+            expire_at: 0,
+            info: FileInfo {
+                version,
+                ..FileInfo::default()
+            },
+        })
+    }
+
+    /// How far into the file it has read, in bytes.
+    pub fn position(&self) -> usize {
+        self.r.position()
+    }
+
+    /// Reads records until `max_keys` keys have gone by (or the end); true
+    /// once the whole file is read.
+    pub fn step(&mut self, sink: &mut dyn Sink, max_keys: usize) -> Result<bool, RdbError> {
+        let r = &mut self.r;
+        let info = &mut self.info;
+        let mut keys = 0usize;
+        while keys < max_keys {
+            let t = r.u8()?;
+            match t {
+                op::EOF => {
+                    if !r.at_end() {
+                        return Err(corrupt("bytes after the end-of-file marker"));
                     }
-                } else {
-                    r.skip_value(t)?;
+                    return Ok(true);
                 }
-                expire_at = 0;
+                op::SELECTDB => {
+                    let n = r.length()?;
+                    if n >= super::NUM_DBS as u64 {
+                        return Err(corrupt(format!(
+                            "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
+                            super::NUM_DBS
+                        )));
+                    }
+                    self.db = n as usize;
+                }
+                op::RESIZEDB => {
+                    r.length()?;
+                    r.length()?;
+                }
+                op::AUX => {
+                    let k = r.string()?;
+                    let v = r.string()?;
+                    info.aux.push((k, v));
+                }
+                op::EXPIRETIME_MS => self.expire_at = r.u64_le()?,
+                op::EXPIRETIME => self.expire_at = r.u32_le()? as u64 * 1000,
+                op::IDLE => {
+                    r.length()?;
+                }
+                op::FREQ => {
+                    r.u8()?;
+                }
+                op::SLOT_INFO => {
+                    r.length()?;
+                    r.length()?;
+                    r.length()?;
+                }
+                op::FUNCTION2 => {
+                    r.skip_string()?;
+                    info.functions += 1;
+                }
+                op::FUNCTION_PRE_GA => {
+                    return Err(RdbError::Unsupported(
+                        "pre-release function records (Redis 7.0 RC)".into(),
+                    ));
+                }
+                op::MODULE_AUX => {
+                    return Err(RdbError::Unsupported("module auxiliary data".into()));
+                }
+                t => {
+                    keys += 1;
+                    let key = r.string()?;
+                    let live = self.expire_at == 0 || self.expire_at > self.now;
+                    if sink.want(&key) {
+                        match r.value(t)? {
+                            Some(v) if live => {
+                                let mut e = Entry::new(v);
+                                e.expire_at = self.expire_at;
+                                sink.put(self.db, key, e)?;
+                                info.keys += 1;
+                            }
+                            Some(_) => info.expired_skipped += 1,
+                            None => info.empty_skipped += 1,
+                        }
+                    } else {
+                        r.skip_value(t)?;
+                    }
+                    self.expire_at = 0;
+                }
             }
         }
+        Ok(false)
     }
-    if !r.at_end() {
-        return Err(corrupt("bytes after the end-of-file marker"));
-    }
-    Ok(info)
 }
 
 /// The end of a file: EOF and the checksum (0 when `rdbchecksum no`).
