@@ -21,7 +21,10 @@
 #                 of `return redis.call('INCR', KEYS[1])` on one random key, "evalsha2" of a
 #                 script incrementing two random keys (on two shards about half the time);
 #                 the others are redis-benchmark -t names
-#   BENCH_SECTIONS  "single twoshard pubsub persist" (default) or some of them; persist:
+#   BENCH_SECTIONS  "single twoshard pubsub persist aof" (default) or some of them; aof:
+#                 SET throughput (-P 1 and -P 16, AOF_N requests, default 50000) with
+#                 appendonly yes and appendfsync always / everysec, 2-shard corekv vs
+#                 redis-server, each in a fresh directory; persist:
 #                 scripts/bench_persist.py: SAVE, BGSAVE (time, RSS growth) and load
 #                 time of PERSIST_KEYS keys (default 1000000; 20000 with QUICK) for
 #                 redis-server and corekv with 1 and 2 shards; pubsub:
@@ -243,7 +246,7 @@ load_scripts() { # port
     timeout 10 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT1" >/dev/null
     timeout 10 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT2" >/dev/null
 }
-SECTIONS=${BENCH_SECTIONS:-single twoshard pubsub persist}
+SECTIONS=${BENCH_SECTIONS:-single twoshard pubsub persist aof}
 PIPELINES=(1 16)
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600} # seconds per redis-benchmark run
 RESULTS="$WORK/results.csv"           # section,pipeline,test,server,round,n,rps,cpu_s
@@ -455,6 +458,56 @@ if [[ " $SECTIONS " == *" persist "* ]]; then
     if [ -n "${QUICK:-}" ]; then export PERSIST_KEYS=${PERSIST_KEYS:-20000}; fi
     echo "# section 4: snapshots (scripts/bench_persist.py, PERSIST_KEYS=${PERSIST_KEYS:-1000000})"
     BENCH_ROUNDS=$ROUNDS timeout 3600 python3 "$ROOT/scripts/bench_persist.py" "$COREKV" "$WORK"
+fi
+if [[ " $SECTIONS " == *" aof "* ]]; then
+    AOF_N=${AOF_N:-50000}
+    [ -n "${QUICK:-}" ] && AOF_N=2000
+    AOF_RESULTS="$WORK/aof.csv" # fsync,pipeline,server,round,n,rps
+    : >"$AOF_RESULTS"
+    echo "# section 5: SET with the append-only file on (redis-benchmark -t set -c 50 -r 100000 -n $AOF_N), corekv --shards 2 vs redis-server, nothing pinned"
+    for fsync in always everysec; do
+        for round in $(seq 1 "$ROUNDS"); do
+            for srv in redis corekv; do
+                dir="$WORK/aof-$srv-$fsync-$round"
+                mkdir -p "$dir"
+                port=$(free_port)
+                if [ "$srv" = redis ]; then
+                    start_server "aof-$srv" "" "$port" redis-server --port "$port" --bind 127.0.0.1 \
+                        --save "" --appendonly yes --appendfsync "$fsync" --dir "$dir"
+                else
+                    start_server "aof-$srv" "" "$port" "$COREKV" --port "$port" --shards 2 \
+                        --save "" --appendonly yes --appendfsync "$fsync" --dir "$dir"
+                fi
+                pid=$SERVER_PID
+                for p in 1 16; do
+                    if ! timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -r 100000 -c 50 \
+                        -n "$AOF_N" -P "$p" --csv -t set >"$WORK/run.csv" 2>"$WORK/run.err"; then
+                        echo "error: redis-benchmark against $srv (appendfsync $fsync) failed" >&2
+                        cat "$WORK/run.err" >&2
+                        exit 1
+                    fi
+                    rps=$(awk -F'","' 'NR > 1 { r = $2 } END { print r }' "$WORK/run.csv")
+                    echo "$fsync,$p,$srv,$round,$AOF_N,$rps" >>"$AOF_RESULTS"
+                    printf '#   %-8s round %s P%-2s %-6s %10s req/s\n' "$fsync" "$round" "$p" "$srv" "$rps" >&2
+                done
+                stop_server "$pid"
+                rm -rf "$dir"
+            done
+        done
+    done
+    python3 - "$AOF_RESULTS" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.reader(open(sys.argv[1])))
+data = {}
+for fsync, p, srv, rnd, n, rps in rows:
+    data.setdefault((fsync, int(p)), {}).setdefault(srv, []).append(float(rps))
+print("| appendfsync | pipeline | redis SET/s | corekv SET/s | ratio |")
+print("|---|---:|---:|---:|---:|")
+for (fsync, p) in sorted(data):
+    r, c = statistics.median(data[(fsync, p)]["redis"]), statistics.median(data[(fsync, p)]["corekv"])
+    print(f"| {fsync} | {p} | {r:,.0f} | {c:,.0f} | {c / r:.2f} |")
+EOF
+    echo
 fi
 echo "CPU s/1M = server utime+stime (/proc/PID/stat, all threads) during the redis-benchmark run, per million requests (an MSET of 10 keys is one request)."
 echo "Raw results (section,pipeline,test,server,round,n,rps,cpu_s):"

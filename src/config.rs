@@ -49,6 +49,12 @@ pub struct Cli {
     /// Save points, `"<seconds> <changes> ..."`; `""` turns snapshots off.
     #[arg(long, allow_hyphen_values = true)]
     pub save: Option<String>,
+    /// Append-only file: `yes` or `no`.
+    #[arg(long)]
+    pub appendonly: Option<String>,
+    /// `always`, `everysec` or `no`.
+    #[arg(long)]
+    pub appendfsync: Option<String>,
 }
 
 /// A runtime-visible parameter: how `CONFIG SET` validates it.
@@ -106,6 +112,20 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ),
     ("save", "3600 1 300 100 60 10000", Kind::Save),
     ("appendonly", "no", Kind::Bool),
+    (
+        "appendfsync",
+        "everysec",
+        Kind::Enum(&["always", "everysec", "no"]),
+    ),
+    ("appenddirname", "appendonlydir", Kind::Immutable),
+    ("appendfilename", "appendonly.aof", Kind::Immutable),
+    ("aof-use-rdb-preamble", "yes", Kind::Bool),
+    ("aof-load-truncated", "yes", Kind::Bool),
+    ("aof-timestamp-enabled", "no", Kind::Bool),
+    ("aof-rewrite-incremental-fsync", "yes", Kind::Bool),
+    ("no-appendfsync-on-rewrite", "no", Kind::Bool),
+    ("auto-aof-rewrite-percentage", "100", Kind::Int),
+    ("auto-aof-rewrite-min-size", "67108864", Kind::Int),
     ("dir", "", Kind::Immutable),
     ("dbfilename", "dump.rdb", Kind::Str),
     ("rdbcompression", "yes", Kind::Bool),
@@ -158,7 +178,7 @@ impl Config {
                 .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
             c.apply_file(&text)?;
         }
-        let flags: [(&str, Option<String>); 9] = [
+        let flags: [(&str, Option<String>); 11] = [
             ("port", cli.port.map(|v| v.to_string())),
             ("bind", cli.bind.clone()),
             ("shards", cli.shards.map(|v| v.to_string())),
@@ -168,6 +188,8 @@ impl Config {
             ("dir", cli.dir.clone()),
             ("dbfilename", cli.dbfilename.clone()),
             ("save", cli.save.clone()),
+            ("appendonly", cli.appendonly.clone()),
+            ("appendfsync", cli.appendfsync.clone()),
         ];
         for (k, v) in flags {
             if let Some(v) = v {
@@ -363,7 +385,7 @@ pub fn parse_memory(v: &str) -> Option<u64> {
 }
 
 /// Splits a config line into words, honouring "double" and 'single' quotes.
-fn split_quoted(line: &str) -> Option<Vec<String>> {
+pub fn split_quoted(line: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();
     loop {

@@ -374,26 +374,6 @@ fn corrupt_snapshot_is_refused_at_startup() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// Waits for a child to exit; its code and combined output. None (after
-/// killing it) if it is still running at the deadline.
-fn wait_output(mut child: std::process::Child, timeout: Duration) -> Option<(i32, String)> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            let log = String::from_utf8_lossy(&out.stderr).into_owned()
-                + &String::from_utf8_lossy(&out.stdout);
-            return Some((out.status.code().unwrap_or(-1), log));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// BGSAVE while writers run cross-shard MSETs of pairs and MULTI/EXECs,
 /// over a dataset big enough that each shard serialises it over many turns:
 /// in every file each pair is equal (each multi-shard write is wholly in or
@@ -577,7 +557,12 @@ fn shutdown_during_bgsave_saves_the_latest_data() {
     assert!(reply.starts_with("Background saving"), "{reply}");
     let _: () = c.set("late", "write").expect("set");
     let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
-    assert_eq!(ck.wait_exit(Duration::from_secs(30)), Some(0), "{}", ck.log());
+    assert_eq!(
+        ck.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        ck.log()
+    );
     drop(ck);
     let ck = start_corekv_in(&dir, &["--shards", "2", "--save", ""]);
     let mut c = redis_client(ck.port);
@@ -611,7 +596,14 @@ fn clients_get_loading_while_the_snapshot_loads() {
     }
     let port = free_port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--shards", "2"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--shards",
+            "2",
+        ])
         .args(["--save", "", "--loglevel", "warning"])
         .current_dir(&dir)
         .stdin(std::process::Stdio::null())
@@ -643,7 +635,10 @@ fn clients_get_loading_while_the_snapshot_loads() {
     }
     let took = first.elapsed();
     if took > Duration::from_millis(300) {
-        assert!(loading > 0 && info_while_loading, "{took:?} without -LOADING");
+        assert!(
+            loading > 0 && info_while_loading,
+            "{took:?} without -LOADING"
+        );
     }
     assert_eq!(conn.cmd(&["DBSIZE"]), b":400000\r\n");
     let _ = child.kill();

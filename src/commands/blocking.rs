@@ -10,6 +10,7 @@
 //! run it as a transaction (lock, probe, pop, push, release). The waiting itself
 //! is in [`crate::shard::blocking`].
 
+use crate::shard::journal;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -325,6 +326,45 @@ fn pop(d: &mut Db, key: &[u8], now: u64, op: &Op) -> Popped {
     popped
 }
 
+/// Journals a pop as the non-blocking command that replays it (Redis
+/// rewrites BLPOP to LPOP, BLMOVE to LMOVE...): runs where the pop ran.
+fn journal_pop(db: usize, key: &[u8], op: &Op, popped: &Popped) {
+    if !journal::on() {
+        return;
+    }
+    let n = match popped {
+        Popped::Values(v) => v.len(),
+        Popped::Scored(v) => v.len(),
+    };
+    if n == 0 {
+        return;
+    }
+    let side = |left: bool| if left { &b"LEFT"[..] } else { &b"RIGHT"[..] };
+    let count = n.to_string();
+    match op {
+        Op::ListPop { left, .. } => {
+            let name = if *left { &b"LPOP"[..] } else { &b"RPOP"[..] };
+            journal::record(db, &[name, key, count.as_bytes()]);
+        }
+        Op::Move {
+            from_left,
+            to_left,
+            dest,
+        } => journal::record(
+            db,
+            &[&b"LMOVE"[..], key, dest, side(*from_left), side(*to_left)],
+        ),
+        Op::ZPop { max, .. } => {
+            let name = if *max {
+                &b"ZPOPMAX"[..]
+            } else {
+                &b"ZPOPMIN"[..]
+            };
+            journal::record(db, &[name, key, count.as_bytes()]);
+        }
+    }
+}
+
 /// The events of a pop: `lpop`/`rpop`/`zpopmin`/`zpopmax`, then `del` if it
 /// emptied the key.
 fn popped_events(d: &Db, key: &[u8], op: &Op, popped: &Popped, emptied: bool) {
@@ -532,14 +572,20 @@ async fn attempt(
         );
         let (keys, op) = (keys.to_vec(), op.clone());
         let work = move |sh: &Shard| {
-            attempt_local(
+            let out = attempt_local(
                 &mut sh.store.borrow_mut(),
                 db as usize,
                 &keys,
                 &op,
                 woken,
                 reg,
-            )
+            );
+            // The shard handlers (LMOVE, LMPOP...) are journaled as
+            // themselves; a blocking command as the pop it made.
+            if let Ok(Some(s)) = &out {
+                journal_pop(db as usize, &s.key, &op, &s.popped);
+            }
+            out
         };
         // Inside EXEC the shard is already held by this client's transaction.
         let out = if c.exec_tx.is_some() {
@@ -631,7 +677,9 @@ async fn attempt_across(
     let (k, o) = (key.clone(), op.clone());
     let popped = tx
         .run(t.owner(i), move |sh: &Shard| {
-            pop(&mut sh.store.borrow_mut().dbs[db], &k, now_ms(), &o)
+            let popped = pop(&mut sh.store.borrow_mut().dbs[db], &k, now_ms(), &o);
+            journal_pop(db, &k, &o, &popped);
+            popped
         })
         .await
         .unwrap_or(Popped::Values(Vec::new()));

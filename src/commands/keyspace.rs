@@ -778,7 +778,7 @@ fn flushdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRe
     Box::pin(async move {
         parse_flush_mode(argv)?;
         let db = c.db as usize;
-        with_all_locked(c, move |sh| {
+        with_all_locked(c, argv, move |sh| {
             sh.touch_flushed(Some(db as u8), None);
             sh.store.borrow_mut().dbs[db].clear();
             sh.invalidate_all();
@@ -792,7 +792,7 @@ fn flushdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRe
 fn flushall<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResult> {
     Box::pin(async move {
         parse_flush_mode(argv)?;
-        with_all_locked(c, |sh| {
+        with_all_locked(c, argv, |sh| {
             sh.touch_flushed(None, None);
             for d in sh.store.borrow_mut().dbs.iter_mut() {
                 d.clear();
@@ -815,7 +815,7 @@ fn swapdb<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdRes
         }
         let (a, b) = (a as usize, b as usize);
         if a != b {
-            with_all_locked(c, move |sh| {
+            with_all_locked(c, argv, move |sh| {
                 sh.touch_flushed(Some(a as u8), Some(b as u8));
                 sh.touch_flushed(Some(b as u8), Some(a as u8));
                 sh.store.borrow_mut().swap_dbs(a, b);

@@ -33,6 +33,14 @@ pub static COMMANDS: &[CommandSpec] = &[
             "1.0.0",
             "Asynchronously saves the database(s) to disk.",
         ),
+    CommandSpec::conn("bgrewriteaof", 1, bgrewriteaof)
+        .flags(flag::ADMIN | flag::NOSCRIPT | flag::NO_ASYNC_LOADING)
+        .acl(acl::DANGEROUS)
+        .doc(
+            "server",
+            "1.0.0",
+            "Asynchronously rewrites the append-only file to disk.",
+        ),
     CommandSpec::conn("lastsave", 1, lastsave)
         .flags(flag::LOADING | flag::STALE | flag::FAST)
         .acl(acl::ADMIN | acl::DANGEROUS)
@@ -90,6 +98,14 @@ conn_fn!(bgsave, |c, argv| {
         c.reply().simple("Background saving scheduled");
     } else {
         return Err(CmdError::Static(IN_PROGRESS));
+    }
+    Ok(())
+});
+
+conn_fn!(bgrewriteaof, |c, _argv| {
+    match crate::shard::aof::bgrewrite(&c.shard) {
+        Ok(msg) => c.reply().simple(msg),
+        Err(e) => return Err(CmdError::Static(e)),
     }
     Ok(())
 });

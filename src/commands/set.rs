@@ -391,16 +391,38 @@ fn spop(ex: &mut Exec, a: &mut Args) -> CmdResult {
     if count != Some(0) {
         notify(ex.db, ev::SET, "spop", key);
     }
+    // Journaled as what it removed: a random pick would not replay the same.
+    let journal = crate::shard::journal::on();
+    let k = || Bytes::copy_from_slice(key);
     match count {
         None => match s.pop_random(&mut rand) {
-            Some(m) => ex.reply.bulk(&m),
+            Some(m) => {
+                ex.reply.bulk(&m);
+                if journal {
+                    crate::shard::journal::propagate_as(vec![vec![
+                        Bytes::from_static(b"SREM"),
+                        k(),
+                        Bytes::from(m),
+                    ]]);
+                }
+            }
             None => ex.reply.null(),
         },
         Some(0) => ex.reply.set(0),
-        Some(n) if n >= s.len() => reply_set(&mut ex.reply, s),
+        Some(n) if n >= s.len() => {
+            reply_set(&mut ex.reply, s);
+            if journal {
+                crate::shard::journal::propagate_as(vec![vec![Bytes::from_static(b"DEL"), k()]]);
+            }
+        }
         Some(n) => {
             let popped: Vec<Vec<u8>> = (0..n).filter_map(|_| s.pop_random(&mut rand)).collect();
             reply_members_as_set(&mut ex.reply, &popped);
+            if journal {
+                let mut cmd = vec![Bytes::from_static(b"SREM"), k()];
+                cmd.extend(popped.into_iter().map(Bytes::from));
+                crate::shard::journal::propagate_as(vec![cmd]);
+            }
         }
     }
     if take_all || s.is_empty() {
@@ -679,6 +701,7 @@ fn smove_across<'a>(
                 return Err(e);
             }
         }
+        tx.journal(c.db, argv);
         tx.finish_each(|s| {
             let (src, dst, member) = (src.clone(), dst.clone(), member.clone());
             move |sh: &Shard| {

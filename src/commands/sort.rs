@@ -383,6 +383,7 @@ fn sort_across<'a>(
             .and_then(|p| groups.owner_at(p))
             .unwrap_or(c.shard.id);
         let event = (ev::LIST, "sortstore");
+        tx.journal(db, argv);
         store_and_release(c, tx, (&dest, dest_shard), stored(vals), event).await;
         c.reply().int(n);
         Ok(())

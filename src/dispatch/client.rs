@@ -48,6 +48,8 @@ pub struct Client {
     /// The running command's output is pushes ((un)subscribe confirmations),
     /// which CLIENT REPLY OFF/SKIP do not drop (as in Redis).
     pub output_is_push: bool,
+    /// The AOF loader's client: runs while the server answers `-LOADING`.
+    pub replaying: bool,
 }
 
 /// A client's WATCH round: the keys (registered on their owners) and the flag
@@ -302,6 +304,7 @@ impl Client {
             reply_skip_next: false,
             reply_skip: false,
             output_is_push: false,
+            replaying: false,
         }
     }
 

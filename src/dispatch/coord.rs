@@ -526,6 +526,7 @@ async fn gather(
             writes.push((g.shard, g.db, g.key.clone(), after.cloned()));
         }
     }
+    crate::shard::journal::command_ran_in(tx.id, c.db as usize, argv, !writes.is_empty());
     let writes = RefCell::new(writes);
     tx.finish_each(|s| {
         let mut all = writes.borrow_mut();
@@ -622,10 +623,16 @@ pub async fn on_all_shards<R: Send + 'static>(
 }
 
 /// Runs `f` on every shard while holding every shard exclusively: the whole-server
-/// commands (FLUSHALL, FLUSHDB, SWAPDB) are atomic across shards.
-pub async fn with_all_locked(c: &Client, f: impl Fn(&Shard) + Clone + Send + 'static) {
+/// commands (FLUSHALL, FLUSHDB, SWAPDB) are atomic across shards, and
+/// journaled once as `argv`.
+pub async fn with_all_locked(
+    c: &Client,
+    argv: &[Bytes],
+    f: impl Fn(&Shard) + Clone + Send + 'static,
+) {
     let parts = (0..c.shard.nshards).map(|s| (s, LockSet::Global)).collect();
     let tx = c.tx(parts).await;
+    tx.journal(c.db, argv);
     tx.finish_each(|_| {
         let f = f.clone();
         move |sh: &Shard| f(sh)

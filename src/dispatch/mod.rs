@@ -11,6 +11,7 @@ pub mod args;
 pub mod client;
 pub mod coord;
 pub mod exec;
+pub mod replay;
 pub mod route;
 pub mod table;
 

@@ -57,6 +57,7 @@ const MAX_PENDING: usize = 256;
 /// Stops early, leaving the rest in `cmds`, once `c.out` holds
 /// [`OUT_HIGH_WATER`] bytes; the connection writes them out and calls again.
 pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
+    let journaled = crate::shard::journal::on().then(crate::shard::journal::appended);
     let mut pending = Pending::default();
     let mut done = 0;
     while done < cmds.len() {
@@ -81,6 +82,23 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
     }
     cmds.drain(..done);
     flush(c, &mut pending).await;
+    if let Some(before) = journaled {
+        after_journaled(before).await;
+    }
+}
+
+/// The journal grew while this read ran: the AOF writer is woken, and
+/// under `appendfsync always` the replies wait until it is on disk (one
+/// fsync covers every connection's writes meanwhile: group commit).
+async fn after_journaled(before: u64) {
+    use crate::shard::journal;
+    let now = journal::appended();
+    if now > before {
+        journal::poke();
+        if journal::always() {
+            journal::durable(now).await;
+        }
+    }
 }
 
 /// A command under CLIENT REPLY OFF or SKIP: run alone, then its reply is
@@ -480,8 +498,13 @@ fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<
             spec.name
         )));
     }
-    if c.shard.globals.persist.loading.load(std::sync::atomic::Ordering::Relaxed)
+    if c.shard
+        .globals
+        .persist
+        .loading
+        .load(std::sync::atomic::Ordering::Relaxed)
         && !spec.has(flag::LOADING)
+        && !c.replaying
     {
         return Err(CmdError::Static(crate::shard::persist::LOADING));
     }

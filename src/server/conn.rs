@@ -1,7 +1,6 @@
 //! One client's socket: accept, read, hand each read's pipeline to dispatch,
 //! write the replies. Every socket system call of the server is in this file.
 
-use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::pin::pin;
 use std::rc::Rc;
@@ -83,38 +82,22 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     g.connected.fetch_add(1, Ordering::Relaxed);
     g.total_connections.fetch_add(1, Ordering::Relaxed);
     Stats::add(&shard.stats.connections, 1);
-    let now = Instant::now();
     let fd = stream.as_raw_fd();
-    let info = Rc::new(ClientInfo {
+    let addr = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let laddr = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let info = Rc::new(ClientInfo::new(
         id,
         fd,
-        peer: Box::new(SocketPeer(fd)),
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        laddr: stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        created: now,
-        last: Cell::new(now),
-        name: RefCell::new(None),
-        lib_name: RefCell::new(None),
-        lib_ver: RefCell::new(None),
-        db: Cell::new(0),
-        resp: Cell::new(2),
-        last_cmd: Cell::new("NULL"),
-        no_evict: Cell::new(false),
-        blocked: Cell::new(false),
-        subs: Cell::new([0; 3]),
-        monitor: Cell::new(false),
-        qbuf: Cell::new((0, 0)),
-        tracking: Default::default(),
-        outbox: Default::default(),
-        no_touch: Cell::new(false),
-        killed: Cell::new(false),
-    });
+        Box::new(SocketPeer(fd)),
+        addr,
+        laddr,
+    ));
     shard.clients.borrow_mut().insert(id, info.clone());
     let mut client = Client::new(shard.clone(), info);
     if let Err(e) = client_loop(&mut client, &mut stream).await {

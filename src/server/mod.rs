@@ -122,26 +122,47 @@ pub fn run(mut config: Config) -> i32 {
     if let Ok(cwd) = std::env::current_dir() {
         config.set_dir(&cwd.display().to_string());
     }
-    let snapshot =
-        match shard::persist::read_startup_file(std::path::Path::new(config.get("dbfilename"))) {
-            Ok(s) => s,
+    // With appendonly yes the AOF directory is the dataset (dump.rdb is
+    // not read), as in Redis.
+    let aof = if config.get("appendonly") == "yes" {
+        match shard::aof::plan(&config) {
+            Ok(p) => Some(p),
             Err(e) => {
                 error!("{e}");
                 return 1;
             }
-        };
+        }
+    } else {
+        None
+    };
+    let snapshot = match &aof {
+        Some(p) => p.rdb.clone(),
+        None => {
+            match shard::persist::read_startup_file(std::path::Path::new(config.get("dbfilename")))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    error!("{e}");
+                    return 1;
+                }
+            }
+        }
+    };
+    let replays = aof.as_ref().is_some_and(|p| !p.replay.is_empty());
     crate::commands::install();
     let globals = Arc::new(Globals::new(config, nshards, port));
     globals
         .persist
         .loading
-        .store(snapshot.is_some(), Ordering::Relaxed);
+        .store(snapshot.is_some() || replays, Ordering::Relaxed);
     let loading = Arc::new(Loading {
         done: std::sync::atomic::AtomicUsize::new(0),
         keys: std::sync::atomic::AtomicU64::new(0),
         failure: std::sync::Mutex::new(None),
         data: snapshot,
         started: std::time::Instant::now(),
+        aof: std::sync::Mutex::new(aof),
+        aof_done: AtomicBool::new(false),
     });
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let flag = Arc::new(AtomicBool::new(false));
@@ -223,6 +244,10 @@ struct Loading {
     failure: std::sync::Mutex<Option<String>>,
     data: Option<Arc<Vec<u8>>>,
     started: std::time::Instant,
+    /// `appendonly yes`: shard 0 replays the AOF files once every shard has
+    /// loaded its share of the base, then opens the newest for appending.
+    aof: std::sync::Mutex<Option<shard::aof::Plan>>,
+    aof_done: AtomicBool,
 }
 
 impl Loading {
@@ -230,8 +255,39 @@ impl Loading {
         self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
     }
 
+    fn fail(&self, e: String) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(e);
+        }
+    }
+
+    /// Shard 0's part of an AOF load, after the base: the incr files.
+    async fn replay_aof(&self, shard: &std::rc::Rc<Shard>) {
+        let plan = self.aof.lock().ok().and_then(|mut p| p.take());
+        let Some(plan) = plan else {
+            return;
+        };
+        let truncated_ok = shard.globals.config().get("aof-load-truncated") == "yes";
+        if !plan.replay.is_empty() {
+            match crate::dispatch::replay::run(shard, &plan.replay, truncated_ok).await {
+                Ok(r) => info!(
+                    "DB loaded from append only file: {:.3} seconds ({} commands)",
+                    self.started.elapsed().as_secs_f64(),
+                    r.commands
+                ),
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        if let Err(e) = shard::aof::open_after_load(shard, plan).await {
+            self.fail(e);
+        }
+    }
+
     /// Loads this shard's keys, waits for the others; false if any failed.
-    async fn run(&self, shard: &Shard) -> bool {
+    async fn run(&self, shard: &std::rc::Rc<Shard>) -> bool {
         let r = match &self.data {
             None => Ok(0),
             Some(d) => shard::persist::load_share(shard, d).await.map(|i| {
@@ -259,14 +315,32 @@ impl Loading {
         while self.done.load(Ordering::Acquire) < shard.nshards && !self.failed() {
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
+        if !self.failed() {
+            if shard.id == 0 {
+                self.replay_aof(shard).await;
+                self.aof_done.store(true, Ordering::Release);
+            }
+            while !self.aof_done.load(Ordering::Acquire) && !self.failed() {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
         if self.failed() {
             if shard.id == 0 {
-                let e = self.failure.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
+                let e = self
+                    .failure
+                    .lock()
+                    .ok()
+                    .and_then(|f| f.clone())
+                    .unwrap_or_default();
                 error!("Fatal error loading the DB: {e}. Exiting.");
             }
             return false;
         }
-        shard.globals.persist.loading.store(false, Ordering::Relaxed);
+        shard
+            .globals
+            .persist
+            .loading
+            .store(false, Ordering::Relaxed);
         if shard.id == 0 && self.data.is_some() {
             info!(
                 "DB loaded from disk: {:.3} seconds",

@@ -43,6 +43,8 @@ pub struct Globals {
     pub bcast: RwLock<Vec<(bytes::Bytes, usize, u64)>>,
     /// Snapshots and loading (see `shard::persist`).
     pub persist: super::persist::State,
+    /// The append-only file (see `shard::aof`).
+    pub aof: super::aof::State,
 }
 
 /// CLIENT PAUSE WRITE: commands that may write or replicate wait.
@@ -79,6 +81,7 @@ impl Globals {
             active_expire: AtomicBool::new(true),
             bcast: RwLock::new(Vec::new()),
             persist: super::persist::State::new(nshards),
+            aof: super::aof::State::new(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Globals {
     /// outside it on hot paths.
     pub fn set_config(&self, config: Config) {
         apply_live_settings(&config);
+        super::aof::apply_settings(self, &config);
         *self.config_mut() = config;
     }
 

@@ -7,9 +7,11 @@
 //! one pair per ordered pair of shards, so a shard busy sending replies can never
 //! block a peer that is sending it requests.
 
+pub mod aof;
 pub mod blocking;
 pub mod expire;
 pub mod globals;
+pub mod journal;
 pub mod locks;
 pub mod monitor;
 pub mod persist;
@@ -258,6 +260,52 @@ pub struct ClientInfo {
     pub outbox: pubsub::Outbox,
 }
 
+/// The peer of an internal client (the AOF loader): no socket.
+struct NoPeer;
+
+impl Peer for NoPeer {
+    fn gone(&self) -> bool {
+        false
+    }
+    fn hang_up(&self) {}
+}
+
+impl ClientInfo {
+    /// An internal client's record (not in any client list).
+    pub fn internal(id: u64) -> ClientInfo {
+        ClientInfo::new(id, -1, Box::new(NoPeer), String::new(), String::new())
+    }
+
+    /// A fresh client's record: db 0, RESP2, no name, nothing subscribed.
+    pub fn new(id: u64, fd: i32, peer: Box<dyn Peer>, addr: String, laddr: String) -> ClientInfo {
+        let now = Instant::now();
+        ClientInfo {
+            id,
+            fd,
+            peer,
+            addr,
+            laddr,
+            created: now,
+            last: Cell::new(now),
+            name: RefCell::new(None),
+            lib_name: RefCell::new(None),
+            lib_ver: RefCell::new(None),
+            db: Cell::new(0),
+            resp: Cell::new(2),
+            last_cmd: Cell::new("NULL"),
+            no_evict: Cell::new(false),
+            no_touch: Cell::new(false),
+            killed: Cell::new(false),
+            blocked: Cell::new(false),
+            subs: Cell::new([0; 3]),
+            monitor: Cell::new(false),
+            tracking: Default::default(),
+            qbuf: Cell::new((0, 0)),
+            outbox: Default::default(),
+        }
+    }
+}
+
 pub struct Shard {
     pub id: usize,
     pub nshards: usize,
@@ -477,7 +525,10 @@ impl Shard {
             } => {
                 crate::store::notify::set_caller(caller);
                 crate::store::notify::defer_events(true);
+                let prev = journal::set_target(tx);
                 let value = work(self);
+                journal::flush_expired();
+                journal::set_target(prev);
                 crate::store::notify::defer_events(false);
                 // A transaction's keyspace events are published by its
                 // coordinator, so subscribers get them in the order raised
@@ -620,6 +671,7 @@ impl Shard {
         }
         if self.globals.active_expire.load(Relaxed) {
             expire::active_expire(self);
+            journal::flush_expired();
         }
         self.limit_tracked();
         self.stats.sample_ops();

@@ -102,7 +102,7 @@ enum Piece {
 }
 
 /// How a save went: the writes it covers (for `rdb_changes_since_last_save`).
-type Outcome = Result<u64, String>;
+pub(super) type Outcome = Result<u64, String>;
 
 /// Positions each database's traversal covers per turn, and the chunk size it
 /// hands over: small enough that a turn stays in the tens of microseconds.
@@ -157,7 +157,7 @@ impl Shard {
         }
     }
 
-    fn empty_all(&self) {
+    pub(super) fn empty_all(&self) {
         self.touch_flushed(None, None);
         for d in self.store.borrow_mut().dbs.iter_mut() {
             d.clear();
@@ -243,7 +243,7 @@ async fn hand_over(out: &SyncSender<Piece>, mut piece: Piece) -> bool {
 }
 
 /// Whole-shard locks on every shard.
-async fn lock_all(shard: &Rc<Shard>) -> Tx {
+pub(super) async fn lock_all(shard: &Rc<Shard>) -> Tx {
     let parts = (0..shard.nshards).map(|s| (s, LockSet::Global)).collect();
     Tx::lock(shard, parts, 0).await
 }
@@ -252,12 +252,23 @@ async fn lock_all(shard: &Rc<Shard>) -> Tx {
 /// every shard whole) and the thread that writes it to `dbfilename`; the
 /// receiver gets the outcome once the file is in place.
 async fn start_snapshot(tx: &Tx, shard: &Shard) -> oneshot::Receiver<Outcome> {
-    let (compress, checksum, path) = {
+    let path = PathBuf::from(shard.globals.config().get("dbfilename"));
+    start_snapshot_to(tx, shard, path, false).await
+}
+
+/// [`start_snapshot`] into `path`; `aof_base`: an AOF rewrite's base file
+/// (its `aof-base` field says so).
+pub(super) async fn start_snapshot_to(
+    tx: &Tx,
+    shard: &Shard,
+    path: PathBuf,
+    aof_base: bool,
+) -> oneshot::Receiver<Outcome> {
+    let (compress, checksum) = {
         let c = shard.globals.config();
         (
             c.get("rdbcompression") == "yes",
             c.get("rdbchecksum") != "no",
-            PathBuf::from(c.get("dbfilename")),
         )
     };
     let (pieces, rx) = std::sync::mpsc::sync_channel(QUEUED_CHUNKS * shard.nshards);
@@ -267,7 +278,7 @@ async fn start_snapshot(tx: &Tx, shard: &Shard) -> oneshot::Receiver<Outcome> {
     let writer = std::thread::Builder::new()
         .name("rdb-writer".into())
         .spawn(move || {
-            let r = write_file(&path, checksum, now, nshards, rx);
+            let r = write_file(&path, (checksum, aof_base), now, nshards, rx);
             let _ = done_tx.send(r);
         });
     if let Err(e) = writer {
@@ -288,7 +299,7 @@ async fn start_snapshot(tx: &Tx, shard: &Shard) -> oneshot::Receiver<Outcome> {
 /// leaves a half-written `dump.rdb`).
 fn write_file(
     path: &Path,
-    checksum: bool,
+    (checksum, aof_base): (bool, bool),
     taken_ms: u64,
     nshards: usize,
     rx: Receiver<Piece>,
@@ -319,7 +330,7 @@ fn write_file(
                 ("redis-bits", b"64".to_vec()),
                 ("ctime", (taken_ms / 1000).to_string().into_bytes()),
                 ("used-mem", b"0".to_vec()),
-                ("aof-base", b"0".to_vec()),
+                ("aof-base", if aof_base { b"1" } else { b"0" }.to_vec()),
             ],
         );
         put(&mut out, &head.buf)?;
@@ -371,7 +382,7 @@ fn saved(state: &State, outcome: &Outcome, started_ms: u64, background: bool) {
 }
 
 /// Claims the one snapshot that may run at a time.
-fn claim(state: &State, foreground: bool) -> bool {
+pub(super) fn claim(state: &State, foreground: bool) -> bool {
     let ok = state
         .bgsave_running
         .compare_exchange(false, true, Relaxed, Relaxed)
@@ -607,8 +618,10 @@ pub async fn on_tick(shard: &Rc<Shard>) {
                 return;
             }
         }
+        super::aof::stop(g).await;
         g.shutdown.store(true, Relaxed);
         return;
     }
     check_save_points(shard);
+    super::aof::on_tick(shard);
 }

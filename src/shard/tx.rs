@@ -86,6 +86,7 @@ impl Tx {
         }))
         .await;
         if tries.iter().all(|t| *t == Some(true)) {
+            super::journal::reserve(id);
             return tx;
         }
         // Contended: give back what was granted, then queue shard by shard in order.
@@ -114,6 +115,7 @@ impl Tx {
                 .await;
         }
         tx.released = false;
+        super::journal::reserve(id);
         tx
     }
 
@@ -153,6 +155,9 @@ impl Tx {
         self.released = true;
         let r = futures::future::join_all(self.shards.iter().map(|&s| self.call(s, make(s), true)))
             .await;
+        if !self.nested {
+            super::journal::close(self.id);
+        }
         self.shards.iter().copied().zip(r).collect()
     }
 
@@ -184,6 +189,12 @@ impl Tx {
         out.value.downcast::<R>().ok().map(|b| *b)
     }
 
+    /// Journals `argv` (run in database `db`) at this transaction's place:
+    /// for a command its coordinator carried out step by step.
+    pub fn journal(&self, db: u8, argv: &[bytes::Bytes]) {
+        super::journal::command_ran_in(self.id, db as usize, argv, true);
+    }
+
     /// The shards this transaction holds locks on, ascending.
     pub fn shards(&self) -> &[usize] {
         &self.shards
@@ -202,6 +213,7 @@ impl Tx {
                 .map(|&s| self.shard.call(s, Req::Release { tx: id })),
         )
         .await;
+        super::journal::close(id);
     }
 }
 
@@ -214,6 +226,7 @@ impl Drop for Tx {
         }
         let shard = self.shard.clone();
         let id = self.id;
+        super::journal::close(id);
         let shards = std::mem::take(&mut self.shards);
         glommio::spawn_local(async move {
             for s in shards {

@@ -545,9 +545,20 @@ impl Store {
     }
 }
 
+/// Loading an AOF: time stands at zero, so nothing counts as expired until
+/// the whole file has replayed (Redis does not expire keys while loading).
+static FROZEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn freeze_clock(on: bool) {
+    FROZEN.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Milliseconds since the unix epoch.
 #[inline]
 pub fn now_ms() -> u64 {
+    if FROZEN.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -47,6 +47,32 @@ pub fn dirty() -> u64 {
     DIRTY.with(Cell::get)
 }
 
+/// Whether writes are journaled (`shard::journal`): expiry and eviction then
+/// note the keys they remove, for the journal to record as `DEL`s.
+static JOURNALING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static EXPIRED: RefCell<Vec<(u8, Bytes)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub fn set_journaling(on: bool) {
+    JOURNALING.store(on, Ordering::Relaxed);
+}
+
+#[inline]
+pub fn journaling() -> bool {
+    JOURNALING.load(Ordering::Relaxed)
+}
+
+/// Keys expiry or eviction removed on this thread since the last call.
+#[inline]
+pub fn take_expired() -> Option<Vec<(u8, Bytes)>> {
+    EXPIRED.with(|e| {
+        let mut e = e.borrow_mut();
+        (!e.is_empty()).then(|| std::mem::take(&mut *e))
+    })
+}
+
 /// A key a write modified (Redis's `signalModifiedKey`).
 #[derive(Debug, Clone)]
 pub struct Modified {
@@ -111,6 +137,9 @@ pub fn take_modified() -> Option<Vec<Modified>> {
 pub fn notify(db: usize, class: u32, event: &'static str, key: &[u8]) {
     if class & (class::NEW | class::EXPIRED | class::EVICTED | class::KEY_MISS) == 0 {
         DIRTY.with(|d| d.set(d.get() + 1));
+    }
+    if class & (class::EXPIRED | class::EVICTED) != 0 && journaling() {
+        EXPIRED.with(|e| e.borrow_mut().push((db as u8, Bytes::copy_from_slice(key))));
     }
     if class != class::NEW && recording() {
         // Expiry and eviction are nobody's write (Redis signals them with no

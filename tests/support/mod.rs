@@ -222,7 +222,33 @@ pub fn spawn_corekv_in(dir: &Path, extra: &[&str]) -> Child {
 /// Starts redis-server working in `dir` (loading its `dump.rdb` if there),
 /// with snapshots on demand only. `None` as [`start_redis`].
 pub fn start_redis_in(dir: &Path) -> Option<Server> {
-    let (program, port, args) = redis_command()?;
+    start_redis_in_with(dir, &[])
+}
+
+/// Waits for a child to exit; its code and combined output. None (after
+/// killing it) if it is still running at the deadline.
+pub fn wait_output(mut child: Child, timeout: Duration) -> Option<(i32, String)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            let log = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            return Some((out.status.code().unwrap_or(-1), log));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`start_redis_in`] with `extra` flags (later flags win in redis-server).
+pub fn start_redis_in_with(dir: &Path, extra: &[&str]) -> Option<Server> {
+    let (program, port, mut args) = redis_command()?;
+    args.extend(extra.iter().map(|s| s.to_string()));
     Some(Server::spawn_in(
         "redis-server",
         &program,

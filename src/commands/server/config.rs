@@ -40,7 +40,14 @@ conn_fn!(config_set, |c, argv| {
     if let Some(level) = log_level(cfg.get("loglevel")) {
         log::set_max_level(level);
     }
+    let aof = cfg.get("appendonly") == "yes";
     g.set_config(cfg);
+    if aof != g.aof.enabled.load(Ordering::Relaxed)
+        && let Err(e) = crate::shard::aof::set_enabled(&c.shard, aof).await
+    {
+        log::warn!("{e}");
+        return Err(CmdError::Msg(format!("ERR {e}")));
+    }
     c.reply().ok();
     Ok(())
 });
@@ -206,6 +213,11 @@ conn_fn!(debug, |c, argv| {
             .await
             .map_err(|e| CmdError::Msg(format!("ERR {e}")))?;
         c.reply().ok();
+    } else if eq_ic(&argv[1], "LOADAOF") {
+        crate::dispatch::replay::debug_loadaof(&c.shard)
+            .await
+            .map_err(|e| CmdError::Msg(format!("ERR {e}")))?;
+        c.reply().ok();
     } else if eq_ic(&argv[1], "HELP") {
         help_reply(
             c,
@@ -225,6 +237,8 @@ conn_fn!(debug, |c, argv| {
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hex signature of the values of all the specified keys.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "RELOAD [option ...]",
                 "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
                 "    * MERGE: conflicting keys will be loaded from RDB.",
@@ -285,13 +299,18 @@ conn_fn!(shutdown, |c, argv| {
         !crate::shard::persist::save_points(c.shard.globals.config().get("save")).is_empty();
     if save || (points && !nosave) {
         log::warn!("Saving the final RDB snapshot before exiting.");
-        if crate::shard::persist::save_for_shutdown(&c.shard).await.is_err() && !force {
+        if crate::shard::persist::save_for_shutdown(&c.shard)
+            .await
+            .is_err()
+            && !force
+        {
             log::warn!("Error trying to save the DB, can't exit.");
             return Err(CmdError::Static(
                 "ERR Errors trying to SHUTDOWN. Check logs.",
             ));
         }
     }
+    crate::shard::aof::stop(&c.shard.globals).await;
     c.shard.globals.shutdown.store(true, Ordering::Relaxed);
     // Redis closes the connection without a reply on success.
     c.quit = true;

@@ -171,7 +171,9 @@ conn_fn!(info, |c, argv| {
             }
             "persistence" => {
                 let p = &g.persist;
-                let running = p.bgsave_running.load(Relaxed) && !p.foreground.load(Relaxed);
+                let running = p.bgsave_running.load(Relaxed)
+                    && !p.foreground.load(Relaxed)
+                    && !g.aof.rewrite_running.load(Relaxed);
                 let current = if running {
                     (crate::store::now_ms().saturating_sub(p.bgsave_started_ms.load(Relaxed))
                         / 1000) as i64
@@ -180,7 +182,7 @@ conn_fn!(info, |c, argv| {
                 };
                 let _ = write!(
                     out,
-                    "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{current}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n\r\n",
+                    "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{current}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\n{}\r\n",
                     p.loading.load(Relaxed) as u8,
                     p.changes_since_save(),
                     running as u8,
@@ -192,6 +194,7 @@ conn_fn!(info, |c, argv| {
                     },
                     p.last_bgsave_secs.load(Relaxed),
                     p.saves.load(Relaxed),
+                    crate::shard::aof::info_fields(&g),
                 );
             }
             "stats" => {
