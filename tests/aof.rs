@@ -476,6 +476,25 @@ fn rewrites_under_cross_shard_writes_stay_consistent() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// BGREWRITEAOF with appendonly no still writes a directory (base and
+/// manifest) that a server started with appendonly yes loads, as in Redis.
+#[test]
+fn bgrewriteaof_without_appendonly_writes_a_base() {
+    let dir = test_dir("aof-off-rewrite");
+    let want = {
+        let ck = start_corekv_in(&dir, &["--shards", "2", "--save", ""]);
+        let mut c = redis_client(ck.port);
+        write_workload(&mut c, 0);
+        rewrite_now(&mut c);
+        digest(&mut c)
+    };
+    let ck = start_corekv_in(&dir, &aof_flags("2", "everysec"));
+    let mut c = redis_client(ck.port);
+    assert_eq!(digest(&mut c), want);
+    drop(ck);
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// DEBUG LOADAOF empties the dataset and loads it back from the files.
 #[test]
 fn debug_loadaof_reloads_the_files() {

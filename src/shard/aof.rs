@@ -48,8 +48,10 @@ pub struct State {
     /// Bytes in the files the manifest names, and in its base.
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
-    /// The newest cut the writer has acted on.
+    /// The newest cut the writer has acted on: started the next incr file
+    /// (`cut_seen`) or failed to (`cut_failed`).
     cut_seen: AtomicU64,
+    cut_failed: AtomicU64,
     next_cut: AtomicU64,
     stop_writer: AtomicBool,
     files: Mutex<Files>,
@@ -79,6 +81,7 @@ impl State {
             current_size: AtomicU64::new(0),
             base_size: AtomicU64::new(0),
             cut_seen: AtomicU64::new(0),
+            cut_failed: AtomicU64::new(0),
             next_cut: AtomicU64::new(1),
             stop_writer: AtomicBool::new(false),
             files: Mutex::new(Files {
@@ -473,14 +476,16 @@ fn writer_main(g: &Globals, mut file: Option<File>) {
                     Ok((f, name)) => {
                         info!("Creating AOF incr file {name} on background rewrite");
                         file = Some(f);
+                        st.cut_seen.store(id, Relaxed);
                     }
                     Err(e) => {
+                        // The old file goes on; the rewrite fails (its base
+                        // would overlap that file's tail).
                         warn!("Can't open a new AOF incr file: {e}");
-                        st.last_write_ok.store(false, Relaxed);
+                        st.cut_failed.store(id, Relaxed);
                     }
                 }
                 db = usize::MAX;
-                st.cut_seen.store(id, Relaxed);
             } else {
                 journal::format(std::slice::from_ref(seg), &mut db, &mut out);
             }
@@ -570,11 +575,15 @@ pub async fn rewrite(shard: &Rc<Shard>, turn_on: bool) -> Result<(), String> {
     };
     let tx = persist::lock_all(shard).await;
     // The instant: every write is before the cut (in the base) or after it
-    // (in the new incr file).
+    // (in the new incr file). Without journaling (BGREWRITEAOF with
+    // appendonly no) the base is all there is.
     if turn_on {
         journal::set_on(true);
     }
-    journal::cut(cut);
+    let journaled = journal::on();
+    if journaled {
+        journal::cut(cut);
+    }
     let done = persist::start_snapshot_to(&tx, shard, dir.join(&base), true).await;
     tx.release().await;
     let outcome = done
@@ -583,12 +592,22 @@ pub async fn rewrite(shard: &Rc<Shard>, turn_on: bool) -> Result<(), String> {
     // The writer has reached the cut (bounded: it only waits on holes,
     // which close as their transactions end).
     for _ in 0..100_000 {
-        if st.cut_seen.load(Relaxed) >= cut || !st.enabled.load(Relaxed) {
+        if !journaled
+            || st.cut_seen.load(Relaxed) >= cut
+            || st.cut_failed.load(Relaxed) >= cut
+            || !st.enabled.load(Relaxed)
+        {
             break;
         }
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
-    let r = outcome.and_then(|_| install_base(st, &base).map_err(|e| e.to_string()));
+    let cut_ok = !journaled || st.cut_seen.load(Relaxed) >= cut;
+    let r = outcome.and_then(|_| {
+        if !cut_ok {
+            return Err("the next incr file could not be started".into());
+        }
+        install_base(st, &base, journaled).map_err(|e| e.to_string())
+    });
     g.persist.bgsave_running.store(false, Relaxed);
     st.rewrite_running.store(false, Relaxed);
     st.last_rewrite_secs
@@ -612,13 +631,14 @@ pub async fn rewrite(shard: &Rc<Shard>, turn_on: bool) -> Result<(), String> {
 }
 
 /// The rewritten base replaces the old one; every incr file but the newest
-/// (started at the rewrite's cut) is history, and is deleted.
-fn install_base(st: &State, base: &str) -> std::io::Result<()> {
+/// (started at the rewrite's cut, when `keep_newest`) is history, and is
+/// deleted.
+fn install_base(st: &State, base: &str, keep_newest: bool) -> std::io::Result<()> {
     let mut f = st.files();
     let mut m = f.manifest.clone();
     let mut history: Vec<AofFile> = m.history.drain(..).collect();
     history.extend(m.base.take());
-    let newest = m.incr.pop();
+    let newest = if keep_newest { m.incr.pop() } else { None };
     history.append(&mut m.incr);
     m.incr.extend(newest);
     m.base_seq += 1;
@@ -647,6 +667,13 @@ pub fn bgrewrite(shard: &Rc<Shard>) -> Result<&'static str, &'static str> {
         g.aof.rewrite_scheduled.store(true, Relaxed);
         return Ok("Background append only file rewriting scheduled");
     }
+    if !g.aof.enabled.load(Relaxed) {
+        // As Redis: the directory gets a base (and a manifest) anyway.
+        if let Err(e) = adopt_dir(g) {
+            warn!("{e}");
+            return Err("ERR Can't open or create append-only dir");
+        }
+    }
     spawn_rewrite(shard, false);
     Ok("Background append only file rewriting started")
 }
@@ -670,25 +697,7 @@ pub async fn set_enabled(shard: &Rc<Shard>, on: bool) -> Result<(), String> {
         stop(g).await;
         return Ok(());
     }
-    let (dir, name) = {
-        let c = g.config();
-        (
-            PathBuf::from(c.get("appenddirname")),
-            c.get("appendfilename").to_string(),
-        )
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("Can't open or create append-only dir: {e}"))?;
-    let manifest = match std::fs::read_to_string(dir.join(manifest_name(&name))) {
-        Ok(t) => Manifest::parse(&t).unwrap_or_default(),
-        Err(_) => Manifest::default(),
-    };
-    {
-        let mut f = g.aof.files();
-        f.dir = dir;
-        f.name = name;
-        f.manifest = manifest;
-    }
+    adopt_dir(g)?;
     start_writer(g, None)?;
     g.aof.enabled.store(true, Relaxed);
     apply_settings(g, &g.config());
@@ -702,6 +711,29 @@ pub async fn set_enabled(shard: &Rc<Shard>, on: bool) -> Result<(), String> {
         }
     }
     spawn_rewrite(shard, true);
+    Ok(())
+}
+
+/// Takes `appenddirname` (created if missing) and its manifest, if any, as
+/// the files a rewrite replaces.
+fn adopt_dir(g: &Globals) -> Result<(), String> {
+    let (dir, name) = {
+        let c = g.config();
+        (
+            PathBuf::from(c.get("appenddirname")),
+            c.get("appendfilename").to_string(),
+        )
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("Can't open or create append-only dir: {e}"))?;
+    let manifest = match std::fs::read_to_string(dir.join(manifest_name(&name))) {
+        Ok(t) => Manifest::parse(&t).unwrap_or_default(),
+        Err(_) => Manifest::default(),
+    };
+    let mut f = g.aof.files();
+    f.dir = dir;
+    f.name = name;
+    f.manifest = manifest;
     Ok(())
 }
 
@@ -754,6 +786,9 @@ pub async fn reload_base(shard: &Rc<Shard>) -> Result<Vec<PathBuf>, String> {
     let g = &shard.globals;
     if !g.aof.enabled.load(Relaxed) {
         return Err("AOF is not enabled".into());
+    }
+    if g.aof.rewrite_running.load(Relaxed) || g.persist.bgsave_running.load(Relaxed) {
+        return Err("Background save already in progress".into());
     }
     sync_now(g).await;
     let (dir, m) = {
