@@ -495,6 +495,48 @@ fn bgrewriteaof_without_appendonly_writes_a_base() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// A disk that refuses the AOF's writes (the incr file is /dev/full): writes
+/// and PING get Redis's `-MISCONF Errors writing to the AOF file`, reads go on.
+#[test]
+fn aof_write_errors_refuse_writes() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let dir = test_dir("aof-full");
+    let ck = start_corekv_in(&dir, &aof_flags("2", "everysec"));
+    let mut c = redis_client(ck.port);
+    let _: () = c.set("k", "v").expect("set");
+    // The incr file the next rewrite starts is the full device.
+    std::os::unix::fs::symlink(
+        "/dev/full",
+        dir.join("appendonlydir/appendonly.aof.2.incr.aof"),
+    )
+    .expect("symlink");
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut c)
+        .expect("info");
+    let r: redis::RedisResult<String> = redis::cmd("BGREWRITEAOF").query(&mut c);
+    r.unwrap_or_else(|e| panic!("{e}: {info}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let err = loop {
+        match c.set::<_, _, ()>("x", "1") {
+            Err(e) => break e.to_string(),
+            Ok(()) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(()) => panic!("writes were never refused"),
+        }
+    };
+    assert!(err.contains("Errors writing to the AOF file"), "{err}");
+    assert!(c.get::<_, String>("k").is_ok(), "reads still work");
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut c)
+        .expect("info");
+    assert!(info.contains("aof_last_write_status:err"), "{info}");
+    drop(ck);
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// DEBUG LOADAOF empties the dataset and loads it back from the files.
 #[test]
 fn debug_loadaof_reloads_the_files() {

@@ -512,6 +512,11 @@ fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<
     if c.shard.globals.persist.refuses_writes() && (spec.has(flag::WRITE) || spec.name == "ping") {
         return Err(CmdError::Static(crate::shard::persist::MISCONF));
     }
+    if crate::shard::aof::write_failed() && (spec.has(flag::WRITE) || spec.name == "ping") {
+        return Err(CmdError::Msg(crate::shard::aof::write_error(
+            &c.shard.globals,
+        )));
+    }
     if let Handler::Conn(_) = spec.handler {
         return Ok(Route::Conn(spec));
     }

@@ -148,7 +148,9 @@ pub fn run(mut config: Config) -> i32 {
             }
         }
     };
-    let replays = aof.as_ref().is_some_and(|p| !p.replay.is_empty());
+    // With the AOF on, clients wait (-LOADING) until its files are open,
+    // or, on a first start, its first base is written.
+    let replays = aof.is_some();
     crate::commands::install();
     let globals = Arc::new(Globals::new(config, nshards, port));
     globals

@@ -27,6 +27,44 @@ use log::{info, warn};
 use super::{Globals, Shard, journal, persist};
 use crate::store::now_ms;
 
+/// The last write or fsync of the AOF failed: writes (and PING) are refused
+/// with `-MISCONF` until one succeeds, as in Redis.
+static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
+
+#[inline]
+pub fn write_failed() -> bool {
+    WRITE_FAILED.load(Relaxed)
+}
+
+/// Redis's refusal while the AOF cannot be written.
+pub fn write_error(g: &Globals) -> String {
+    let e = g
+        .aof
+        .last_error
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    format!("MISCONF Errors writing to the AOF file: {e}")
+}
+
+fn write_result(st: &State, r: &std::io::Result<()>) {
+    match r {
+        Ok(()) => {
+            if WRITE_FAILED.swap(false, Relaxed) {
+                info!("AOF write error looks solved, Redis can write again.");
+            }
+            st.last_write_ok.store(true, Relaxed);
+        }
+        Err(e) => {
+            if let Ok(mut l) = st.last_error.lock() {
+                *l = e.to_string();
+            }
+            st.last_write_ok.store(false, Relaxed);
+            WRITE_FAILED.store(st.enabled.load(Relaxed), Relaxed);
+        }
+    }
+}
+
 /// `appendfsync`.
 pub const FSYNC_NO: u8 = 0;
 pub const FSYNC_EVERYSEC: u8 = 1;
@@ -52,6 +90,7 @@ pub struct State {
     /// (`cut_seen`) or failed to (`cut_failed`).
     cut_seen: AtomicU64,
     cut_failed: AtomicU64,
+    last_error: Mutex<String>,
     next_cut: AtomicU64,
     stop_writer: AtomicBool,
     files: Mutex<Files>,
@@ -82,6 +121,7 @@ impl State {
             base_size: AtomicU64::new(0),
             cut_seen: AtomicU64::new(0),
             cut_failed: AtomicU64::new(0),
+            last_error: Mutex::new(String::new()),
             next_cut: AtomicU64::new(1),
             stop_writer: AtomicBool::new(false),
             files: Mutex::new(Files {
@@ -438,6 +478,7 @@ pub async fn stop(g: &Globals) {
     if !g.aof.enabled.swap(false, Relaxed) {
         return;
     }
+    WRITE_FAILED.store(false, Relaxed);
     journal::set_always(false);
     g.aof.stop_writer.store(true, Relaxed);
     journal::wake();
@@ -502,7 +543,8 @@ fn writer_main(g: &Globals, mut file: Option<File>) {
             _ => stopping && unsynced,
         };
         if due && let Some(f) = &file {
-            if let Err(e) = f.sync_data() {
+            let r = f.sync_data();
+            if let Err(e) = &r {
                 warn!("Can't persist the append-only file: fsync: {e}");
                 if policy == FSYNC_ALWAYS {
                     log::error!(
@@ -510,9 +552,11 @@ fn writer_main(g: &Globals, mut file: Option<File>) {
                     );
                     std::process::exit(1);
                 }
+            } else {
+                unsynced = false;
             }
+            write_result(st, &r);
             last_sync = Instant::now();
-            unsynced = false;
         }
         if out.is_empty() {
             journal::taken_durable();
@@ -533,15 +577,23 @@ fn flush_out(st: &State, file: &mut Option<File>, out: &mut Vec<u8>) {
         out.clear();
         return;
     };
-    match f.write_all(out) {
+    // A short write is cut back off before the retry, so the file never
+    // holds half a batch twice.
+    let before = f.metadata().map(|m| m.len());
+    let r = f.write_all(out);
+    if r.is_err()
+        && let Ok(len) = before
+    {
+        let _ = f.set_len(len);
+    }
+    write_result(st, &r);
+    match r {
         Ok(()) => {
             st.current_size.fetch_add(out.len() as u64, Relaxed);
-            st.last_write_ok.store(true, Relaxed);
             out.clear();
         }
         Err(e) => {
             warn!("Error writing to the AOF file: {e}");
-            st.last_write_ok.store(false, Relaxed);
             if st.fsync.load(Relaxed) == FSYNC_ALWAYS {
                 log::error!(
                     "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting..."
@@ -784,13 +836,15 @@ pub async fn sync_now(g: &Globals) {
 /// caller replays them, then calls [`reload_done`]).
 pub async fn reload_base(shard: &Rc<Shard>) -> Result<Vec<PathBuf>, String> {
     let g = &shard.globals;
-    if !g.aof.enabled.load(Relaxed) {
-        return Err("AOF is not enabled".into());
-    }
     if g.aof.rewrite_running.load(Relaxed) || g.persist.bgsave_running.load(Relaxed) {
         return Err("Background save already in progress".into());
     }
-    sync_now(g).await;
+    if g.aof.enabled.load(Relaxed) {
+        sync_now(g).await;
+    } else {
+        // As Redis: the files in the directory load even with appendonly no.
+        adopt_dir(g)?;
+    }
     let (dir, m) = {
         let f = g.aof.files();
         (f.dir.clone(), f.manifest.clone())
