@@ -537,6 +537,53 @@ fn aof_write_errors_refuse_writes() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// A Redis 4-6 single `appendonly.aof` (an RDB preamble, then commands) is
+/// moved into the directory as its base, as Redis 7.0 upgrades it; the
+/// result starts redis-server 7.0 too.
+#[test]
+fn redis6_appendonly_file_with_rdb_preamble_is_upgraded() {
+    let dir = test_dir("aof-upgrade");
+    let Some(rs) = start_redis_in(&dir) else {
+        let _ = fs::remove_dir_all(&dir);
+        return;
+    };
+    let mut r = redis_client(rs.port);
+    write_workload(&mut r, 0);
+    let _: () = redis::cmd("SAVE").query(&mut r).expect("save");
+    let _: () = r.set("extra", "1").expect("set");
+    let _: () = r.incr("counter", 5).expect("incr");
+    let want = digest(&mut r);
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut r);
+    drop(rs);
+    let mut old = fs::read(dir.join("dump.rdb")).expect("dump.rdb");
+    old.extend_from_slice(
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$5\r\nextra\r\n$1\r\n1\r\n",
+    );
+    old.extend_from_slice(b"*3\r\n$6\r\nINCRBY\r\n$7\r\ncounter\r\n$1\r\n5\r\n");
+    fs::write(dir.join("appendonly.aof"), old).expect("write");
+    fs::remove_file(dir.join("dump.rdb")).expect("rm");
+    let ck = start_corekv_in(&dir, &aof_flags("2", "always"));
+    let mut c = redis_client(ck.port);
+    assert_eq!(digest(&mut c), want);
+    assert!(
+        !dir.join("appendonly.aof").exists(),
+        "moved into the directory"
+    );
+    let _: () = c.set("after", "1").expect("set");
+    let want = digest(&mut c);
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    drop(ck);
+    let rs = start_redis_in_with(&dir, &["--appendonly", "yes"]).expect("redis-server");
+    let mut r = redis_client(rs.port);
+    assert_eq!(
+        digest(&mut r),
+        want,
+        "redis-server loads the upgraded directory"
+    );
+    drop(rs);
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// DEBUG LOADAOF empties the dataset and loads it back from the files.
 #[test]
 fn debug_loadaof_reloads_the_files() {

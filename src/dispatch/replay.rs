@@ -31,7 +31,7 @@ pub struct Replayed {
 /// record, which is cut off (the file is truncated there) rather than fatal.
 pub async fn run(
     shard: &Rc<Shard>,
-    files: &[impl AsRef<Path>],
+    files: &[(std::path::PathBuf, u64)],
     truncated_ok: bool,
 ) -> Result<Replayed, String> {
     let info = Rc::new(crate::shard::ClientInfo::internal(
@@ -46,9 +46,9 @@ pub async fn run(
     let mut done = Replayed::default();
     crate::store::freeze_clock(true);
     let mut r = Ok(());
-    for (i, f) in files.iter().enumerate() {
+    for (i, (f, from)) in files.iter().enumerate() {
         let last = i + 1 == files.len();
-        r = replay_file(&mut c, f.as_ref(), last && truncated_ok, &mut done).await;
+        r = replay_file(&mut c, (f, *from), last && truncated_ok, &mut done).await;
         if r.is_err() {
             break;
         }
@@ -67,9 +67,10 @@ pub async fn debug_loadaof(shard: &Rc<Shard>) -> Result<(), String> {
     r.map(|_| log::warn!("Append Only File loaded by DEBUG LOADAOF"))
 }
 
+/// Replays `path` from byte `from` (past an RDB preamble the shards loaded).
 async fn replay_file(
     c: &mut Client,
-    path: &Path,
+    (path, from): (&Path, u64),
     truncated_ok: bool,
     done: &mut Replayed,
 ) -> Result<(), String> {
@@ -80,16 +81,17 @@ async fn replay_file(
     let data = std::fs::read(path).map_err(|e| {
         format!("Fatal error: can't open the append log file {name} for reading: {e}")
     })?;
+    let data = data.get(from as usize..).unwrap_or_default();
     if data.starts_with(b"REDIS") {
         return Err(format!(
-            "The AOF file {name} starts with an RDB preamble; corekv loads RDB data only from a .rdb base file"
+            "Bad file format reading the append only file {name}: an RDB preamble is only allowed at the start of the base file"
         ));
     }
     c.db = 0;
     let mut parser = Parser::default();
     let mut buf = BytesMut::new();
     // File offsets: where parsing stands, and where the open MULTI began.
-    let (mut at, mut multi_at) = (0u64, None::<u64>);
+    let (mut at, mut multi_at) = (from, None::<u64>);
     let mut cmds: Vec<Vec<Bytes>> = Vec::new();
     for chunk in data.chunks(CHUNK) {
         buf.extend_from_slice(chunk);

@@ -304,8 +304,9 @@ pub struct Plan {
     manifest: Manifest,
     /// The base, when it is an RDB file (every shard loads its share).
     pub rdb: Option<Arc<Vec<u8>>>,
-    /// Files replayed as commands, in order (an AOF-format base first).
-    pub replay: Vec<PathBuf>,
+    /// Files replayed as commands, in order (an AOF-format base first),
+    /// each from an offset (past an RDB preamble).
+    pub replay: Vec<(PathBuf, u64)>,
     /// An old single `appendonly.aof` (Redis < 7) to move into the directory.
     upgrade: Option<PathBuf>,
 }
@@ -329,7 +330,9 @@ pub fn plan(config: &crate::config::Config) -> Result<Plan, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let old = PathBuf::from(&name);
             if old.is_file() {
-                p.replay.push(old.clone());
+                let (rdb, rest) = base_parts(&old)?;
+                p.rdb = rdb;
+                p.replay.extend(rest);
                 p.upgrade = Some(old);
             }
             return Ok(p);
@@ -337,24 +340,54 @@ pub fn plan(config: &crate::config::Config) -> Result<Plan, String> {
         Err(e) => return Err(format!("Fatal error reading the AOF manifest: {e}")),
     };
     p.manifest = Manifest::parse(&text).map_err(|e| format!("{e} in {}", mpath.display()))?;
-    if let Some(b) = &p.manifest.base {
-        let path = dir.join(&b.name);
-        if b.name.ends_with(".rdb") {
-            let data = std::fs::read(&path)
-                .map_err(|e| format!("The AOF file {} doesn't exist: {e}", b.name))?;
-            p.rdb = Some(Arc::new(data));
-        } else {
-            p.replay.push(path);
-        }
+    let (rdb, replay) = files_of(&dir, &p.manifest)?;
+    p.rdb = rdb;
+    p.replay = replay;
+    Ok(p)
+}
+
+/// What loading the manifest's files takes: the base's RDB bytes (a
+/// `.rdb` base, or an AOF base's RDB preamble) for every shard to load its
+/// share of, and the files (from an offset) to replay after.
+type Parts = (Option<Arc<Vec<u8>>>, Vec<(PathBuf, u64)>);
+
+fn files_of(dir: &Path, m: &Manifest) -> Result<Parts, String> {
+    let (mut rdb, mut replay) = (None, Vec::new());
+    if let Some(b) = &m.base {
+        (rdb, replay) = base_parts(&dir.join(&b.name))?;
     }
-    for f in &p.manifest.incr {
+    for f in &m.incr {
         let path = dir.join(&f.name);
         if !path.is_file() {
             return Err(format!("The AOF file {} doesn't exist", f.name));
         }
-        p.replay.push(path);
+        replay.push((path, 0));
     }
-    Ok(p)
+    Ok((rdb, replay))
+}
+
+/// A base file: all RDB, all commands, or (Redis 4-6's `aof-use-rdb-preamble`
+/// files) an RDB followed by commands.
+fn base_parts(path: &Path) -> Result<Parts, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let data =
+        std::fs::read(path).map_err(|e| format!("The AOF file {name} doesn't exist: {e}"))?;
+    if !data.starts_with(b"REDIS") {
+        return Ok((None, vec![(path.to_path_buf(), 0)]));
+    }
+    let len = crate::store::rdb::preamble_len(&data)
+        .map_err(|e| format!("Bad RDB preamble in the AOF file {name}: {e}"))?;
+    let rest = if len < data.len() {
+        vec![(path.to_path_buf(), len as u64)]
+    } else {
+        Vec::new()
+    };
+    let mut data = data;
+    data.truncate(len);
+    Ok((Some(Arc::new(data)), rest))
 }
 
 /// After start-up loading: opens the newest incr file for appending (or,
@@ -834,7 +867,7 @@ pub async fn sync_now(g: &Globals) {
 /// journaling stops and clients get `-LOADING`; every shard empties and
 /// loads its share of the base. Returns the files left to replay (the
 /// caller replays them, then calls [`reload_done`]).
-pub async fn reload_base(shard: &Rc<Shard>) -> Result<Vec<PathBuf>, String> {
+pub async fn reload_base(shard: &Rc<Shard>) -> Result<Vec<(PathBuf, u64)>, String> {
     let g = &shard.globals;
     if g.aof.rewrite_running.load(Relaxed) || g.persist.bgsave_running.load(Relaxed) {
         return Err("Background save already in progress".into());
@@ -849,17 +882,7 @@ pub async fn reload_base(shard: &Rc<Shard>) -> Result<Vec<PathBuf>, String> {
         let f = g.aof.files();
         (f.dir.clone(), f.manifest.clone())
     };
-    let mut replay = Vec::new();
-    let mut rdb = None;
-    if let Some(b) = &m.base {
-        let path = dir.join(&b.name);
-        if b.name.ends_with(".rdb") {
-            rdb = Some(Arc::new(std::fs::read(&path).map_err(|e| e.to_string())?));
-        } else {
-            replay.push(path);
-        }
-    }
-    replay.extend(m.incr.iter().map(|f| dir.join(&f.name)));
+    let (rdb, replay) = files_of(&dir, &m)?;
     let tx = persist::lock_all(shard).await;
     journal::set_on(false);
     g.persist.loading.store(true, Relaxed);

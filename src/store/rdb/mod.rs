@@ -770,11 +770,44 @@ pub struct Loader<'a> {
     db: usize,
     expire_at: u64,
     pub info: FileInfo,
+    /// Reading the RDB at the front of longer data (an AOF's preamble):
+    /// bytes may follow the end-of-file marker.
+    prefix: bool,
+}
+
+/// The length of the RDB file at the front of `data`, checksum included
+/// (an AOF file's RDB preamble, followed by commands). Checks that
+/// checksum; no key is built.
+pub fn preamble_len(data: &[u8]) -> Result<usize, RdbError> {
+    struct Skip;
+    impl Sink for Skip {
+        fn want(&mut self, _key: &[u8]) -> bool {
+            false
+        }
+        fn put(&mut self, _db: usize, _key: Vec<u8>, _entry: Entry) -> Result<(), RdbError> {
+            Ok(())
+        }
+    }
+    let mut l = Loader::with_body(data, 0, false)?;
+    l.prefix = true;
+    while !l.step(&mut Skip, usize::MAX)? {}
+    let end = l.position() + if l.info.version >= 5 { 8 } else { 0 };
+    if end > data.len() {
+        return Err(RdbError::Truncated);
+    }
+    Loader::new(&data[..end], 0)?;
+    Ok(end)
 }
 
 impl<'a> Loader<'a> {
     /// Checks magic, version and checksum; no key is read yet.
     pub fn new(data: &'a [u8], now: u64) -> Result<Self, RdbError> {
+        Loader::with_body(data, now, true)
+    }
+
+    /// `checked`: the file is all of `data`, its checksum in the last 8
+    /// bytes (verified); else `data` may run on past the file's end.
+    fn with_body(data: &'a [u8], now: u64, checked: bool) -> Result<Self, RdbError> {
         if data.len() < 9 || &data[..5] != b"REDIS" {
             return Err(corrupt("Wrong signature trying to load DB from file"));
         }
@@ -785,7 +818,9 @@ impl<'a> Loader<'a> {
         if !(1..=RDB_MAX_READ_VERSION).contains(&version) {
             return Err(RdbError::Version(version));
         }
-        let body_end = if version >= 5 {
+        let body_end = if !checked {
+            data.len()
+        } else if version >= 5 {
             if data.len() < 9 + 1 + 8 {
                 return Err(RdbError::Truncated);
             }
@@ -814,6 +849,7 @@ impl<'a> Loader<'a> {
                 version,
                 ..FileInfo::default()
             },
+            prefix: false,
         })
     }
 
@@ -832,7 +868,7 @@ impl<'a> Loader<'a> {
             let t = r.u8()?;
             match t {
                 op::EOF => {
-                    if !r.at_end() {
+                    if !self.prefix && !r.at_end() {
                         return Err(corrupt("bytes after the end-of-file marker"));
                     }
                     return Ok(true);
