@@ -387,9 +387,14 @@ async fn shard_main(
         shard.cron();
         if id == 0 {
             shard::persist::on_tick(&shard).await;
+            shard::aof::on_tick(&shard);
         }
     }
     acceptor.cancel();
+    if id == 0 {
+        // What was journaled before the shutdown reaches the file, synced.
+        shard::aof::stop(&globals).await;
+    }
     // Give connection tasks a moment to finish the reply they are writing.
     glommio::timer::sleep(Duration::from_millis(20)).await;
     shard.close_clients();

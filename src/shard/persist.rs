@@ -618,10 +618,8 @@ pub async fn on_tick(shard: &Rc<Shard>) {
                 return;
             }
         }
-        super::aof::stop(g).await;
         g.shutdown.store(true, Relaxed);
         return;
     }
     check_save_points(shard);
-    super::aof::on_tick(shard);
 }

@@ -310,7 +310,6 @@ conn_fn!(shutdown, |c, argv| {
             ));
         }
     }
-    crate::shard::aof::stop(&c.shard.globals).await;
     c.shard.globals.shutdown.store(true, Ordering::Relaxed);
     // Redis closes the connection without a reply on success.
     c.quit = true;
