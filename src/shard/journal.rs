@@ -412,3 +412,60 @@ pub fn format(segs: &[Seg], db: &mut usize, out: &mut Vec<u8>) {
 fn select(out: &mut Vec<u8>, db: usize) {
     encode(out, &[&b"SELECT"[..], db.to_string().as_bytes()]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(kind: SegKind, recs: &[(usize, &[&str])]) -> Seg {
+        let mut s = Seg::new(kind);
+        for (i, (db, argv)) in recs.iter().enumerate() {
+            let mut rec = vec![*db as u8, 0, 0, 0, 0];
+            encode(&mut rec, argv);
+            let len = (rec.len() - 5) as u32;
+            rec[1..5].copy_from_slice(&len.to_le_bytes());
+            s.add(&rec, i as u64 + 1);
+        }
+        s
+    }
+
+    fn resp(cmds: &[&[&str]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in cmds {
+            encode(&mut out, c);
+        }
+        out
+    }
+
+    #[test]
+    fn format_selects_databases_and_wraps_transactions() {
+        let segs = [
+            seg(
+                SegKind::Plain,
+                &[(0, &["SET", "a", "1"]), (3, &["DEL", "b"])],
+            ),
+            seg(SegKind::Closed, &[(3, &["INCR", "x"]), (0, &["INCR", "y"])]),
+            seg(SegKind::Closed, &[(0, &["SET", "z", "1"])]),
+        ];
+        let mut db = usize::MAX;
+        let mut out = Vec::new();
+        format(&segs, &mut db, &mut out);
+        let want = resp(&[
+            &["SELECT", "0"],
+            &["SET", "a", "1"],
+            &["SELECT", "3"],
+            &["DEL", "b"],
+            &["MULTI"],
+            &["INCR", "x"],
+            &["SELECT", "0"],
+            &["INCR", "y"],
+            &["EXEC"],
+            &["SET", "z", "1"],
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(db, 0);
+    }
+}
