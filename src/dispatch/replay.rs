@@ -14,7 +14,7 @@ use crate::protocol::Parser;
 use crate::shard::Shard;
 
 /// Commands handed to dispatch at once.
-const BATCH: usize = 512;
+const BATCH: usize = 8192;
 /// Bytes read from the file per parse.
 const CHUNK: usize = 1 << 20;
 

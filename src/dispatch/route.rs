@@ -52,12 +52,19 @@ pub const OUT_HIGH_WATER: usize = 1 << 20;
 
 /// Commands sent to other shards before their replies are collected, at most.
 const MAX_PENDING: usize = 256;
+const REPLAY_MAX_PENDING: usize = 8192;
 
 /// Runs a read's worth of commands, appending every reply to `c.out` in order.
 /// Stops early, leaving the rest in `cmds`, once `c.out` holds
 /// [`OUT_HIGH_WATER`] bytes; the connection writes them out and calls again.
 pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
     let journaled = crate::shard::journal::on().then(crate::shard::journal::appended);
+    // The AOF loader sends far bigger batches: one hop per shard covers more.
+    let max_pending = if c.replaying {
+        REPLAY_MAX_PENDING
+    } else {
+        MAX_PENDING
+    };
     let mut pending = Pending::default();
     let mut done = 0;
     while done < cmds.len() {
@@ -75,7 +82,7 @@ pub async fn execute(c: &mut Client, cmds: &mut Vec<Vec<Bytes>>) {
             without_reply(c, argv).await;
             continue;
         }
-        if pending.order.len() >= MAX_PENDING {
+        if pending.order.len() >= max_pending {
             flush(c, &mut pending).await;
         }
         one(c, &mut pending, argv).await;
