@@ -436,7 +436,7 @@ pub async fn open_after_load(shard: &Rc<Shard>, plan: Plan) -> Result<(), String
         Some(last) => open_append(&plan.dir.join(&last.name))
             .map_err(|e| format!("Can't open the append-only file {}: {e}", last.name))?,
         None => {
-            let (file, _) = new_incr(&g.aof, &mut g.aof.files())
+            let (file, _) = new_incr(&mut g.aof.files())
                 .map_err(|e| format!("Can't open the append-only file: {e}"))?;
             file
         }
@@ -462,7 +462,7 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 }
 
 /// Starts the next incr file and names it in the manifest (persisted).
-fn new_incr(_st: &State, f: &mut Files) -> std::io::Result<(File, String)> {
+fn new_incr(f: &mut Files) -> std::io::Result<(File, String)> {
     f.manifest.incr_seq += 1;
     let name = format!("{}.{}.incr.aof", f.name, f.manifest.incr_seq);
     let file = open_append(&f.dir.join(&name))?;
@@ -546,7 +546,7 @@ fn writer_main(g: &Globals, mut file: Option<File>) {
                 if let Some(f) = &file {
                     let _ = f.sync_data();
                 }
-                match new_incr(st, &mut st.files()) {
+                match new_incr(&mut st.files()) {
                     Ok((f, name)) => {
                         info!("Creating AOF incr file {name} on background rewrite");
                         file = Some(f);

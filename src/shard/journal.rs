@@ -37,9 +37,9 @@ use crate::store::notify;
 pub struct Seg {
     pub kind: SegKind,
     /// Records: `[db: u8][len: u32 LE][RESP array]` each.
-    pub buf: Vec<u8>,
+    buf: Vec<u8>,
     /// Commands in `buf`.
-    pub cmds: u32,
+    cmds: u32,
     /// The smallest ticket of a record in `buf` (`u64::MAX`: none yet).
     first_ticket: u64,
 }
