@@ -90,6 +90,7 @@ static APPENDED: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// The transaction whose hole this thread's records go to (0: none).
     static TARGET: Cell<u64> = const { Cell::new(0) };
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// What the running handler asked to journal instead of itself.
     static INSTEAD: RefCell<Option<Vec<Vec<Bytes>>>> = const { RefCell::new(None) };
 }
@@ -163,12 +164,20 @@ pub fn record<A: AsRef<[u8]>>(db: usize, argv: &[A]) {
     if !on() {
         return;
     }
-    let mut rec = Vec::with_capacity(64);
-    rec.push(db as u8);
-    rec.extend_from_slice(&[0; 4]);
-    encode(&mut rec, argv);
-    let len = (rec.len() - 5) as u32;
-    rec[1..5].copy_from_slice(&len.to_le_bytes());
+    // Encoded outside the lock, into this thread's reused buffer.
+    SCRATCH.with(|s| {
+        let mut rec = s.borrow_mut();
+        rec.clear();
+        rec.push(db as u8);
+        rec.extend_from_slice(&[0; 4]);
+        encode(&mut rec, argv);
+        let len = (rec.len() - 5) as u32;
+        rec[1..5].copy_from_slice(&len.to_le_bytes());
+        append(&rec);
+    });
+}
+
+fn append(rec: &[u8]) {
     let target = TARGET.with(Cell::get);
     let mut l = log();
     l.tickets += 1;
@@ -194,16 +203,20 @@ pub fn record<A: AsRef<[u8]>>(db: usize, argv: &[A]) {
             }
         }
     };
-    seg.add(&rec, ticket);
+    seg.add(rec, ticket);
 }
 
 /// `argv` as a RESP array.
 pub fn encode<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    use std::io::Write;
-    let _ = write!(out, "*{}\r\n", argv.len());
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for a in argv {
         let a = a.as_ref();
-        let _ = write!(out, "${}\r\n", a.len());
+        out.push(b'$');
+        out.extend_from_slice(n.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
