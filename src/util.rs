@@ -109,9 +109,104 @@ fn match_class(pattern: &[u8], mut p: usize, c: u8, nocase: bool) -> Option<(boo
     Some((matched != not, p + 1))
 }
 
+/// Redis's `sdssplitargs`: words separated by whitespace, where a word may
+/// hold "double-quoted" parts (with `\n`, `\r`, `\t`, `\b`, `\a`,
+/// `\xHH` and `\<any>` escapes) and 'single-quoted' parts (`\'` only); a
+/// closing quote must end its word. `None`: unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    // A C string: it ends at the first NUL.
+    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
+    let at = |i: usize| line.get(i).copied();
+    let ends_word = |i: usize| at(i).is_none_or(|c| c.is_ascii_whitespace());
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while at(i).is_some_and(|c| c.is_ascii_whitespace()) {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(out);
+        }
+        let mut word = Vec::new();
+        let (mut dq, mut sq) = (false, false);
+        loop {
+            let Some(c) = at(i) else {
+                if dq || sq {
+                    return None;
+                }
+                break;
+            };
+            if dq {
+                let hex = |j: usize| at(j).and_then(|b| (b as char).to_digit(16));
+                if c == b'\\'
+                    && at(i + 1) == Some(b'x')
+                    && hex(i + 2).is_some()
+                    && hex(i + 3).is_some()
+                {
+                    word.push((hex(i + 2)? * 16 + hex(i + 3)?) as u8);
+                    i += 3;
+                } else if c == b'\\' && i + 1 < line.len() {
+                    i += 1;
+                    word.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        o => o,
+                    });
+                } else if c == b'"' {
+                    if !ends_word(i + 1) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    word.push(c);
+                }
+            } else if sq {
+                if c == b'\\' && at(i + 1) == Some(b'\'') {
+                    i += 1;
+                    word.push(b'\'');
+                } else if c == b'\'' {
+                    if !ends_word(i + 1) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    word.push(c);
+                }
+            } else {
+                match c {
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
+                    b'"' => dq = true,
+                    b'\'' => sq = true,
+                    _ => word.push(c),
+                }
+            }
+            i += 1;
+        }
+        out.push(word);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, split_args};
+
+    #[test]
+    fn sdssplitargs() {
+        let w = |s: &str| split_args(s.as_bytes());
+        let v = |ws: &[&str]| Some(ws.iter().map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>());
+        assert_eq!(w("  a  bc\td "), v(&["a", "bc", "d"]));
+        assert_eq!(w(r#"name="foo" x"#), v(&["name=foo", "x"]));
+        assert_eq!(w(r#""a\x41\n" 'it\'s'"#), v(&["aA\n", "it's"]));
+        assert_eq!(w(r#""ab"c"#), None, "a closing quote ends its word");
+        assert_eq!(w("'ab"), None);
+        assert_eq!(w(""), v(&[]));
+        assert_eq!(w("a\0 b"), v(&["a"]), "a C string ends at NUL");
+    }
 
     #[test]
     fn globs() {

@@ -118,7 +118,40 @@ fn write_workload(c: &mut Connection, round: usize) {
         .arg("{sc}2")
         .arg(&r)
         .ignore();
+    // Function libraries: loaded, called, deleted (journaled as commands,
+    // carried by a rewrite's base).
+    let lib = format!(
+        "#!lua name=wl{r}\nredis.register_function('wl{r}', function(k) return redis.call('INCR', k[1]) end)"
+    );
+    p.cmd("FUNCTION").arg("LOAD").arg(lib).ignore();
+    p.cmd("FCALL")
+        .arg(format!("wl{r}"))
+        .arg(1)
+        .arg(format!("fc{r}"))
+        .ignore();
+    if round > 0 {
+        p.cmd("FUNCTION")
+            .arg("DELETE")
+            .arg(format!("wl{}", round - 1))
+            .ignore();
+    }
     p.query::<()>(c).expect("workload");
+}
+
+/// The dataset's digest and its function libraries (FUNCTION LIST WITHCODE
+/// in name order): what must survive every trip.
+fn state(c: &mut Connection) -> (String, Vec<String>) {
+    let v: redis::Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("WITHCODE")
+        .query(c)
+        .expect("FUNCTION LIST");
+    let redis::Value::Array(libs) = v else {
+        panic!("FUNCTION LIST: {v:?}")
+    };
+    let mut libs: Vec<String> = libs.iter().map(|l| format!("{l:?}")).collect();
+    libs.sort();
+    (digest(c), libs)
 }
 
 /// corekv's AOF directory starts redis-server 7.0 with the same dataset,
@@ -136,7 +169,7 @@ fn aof_directory_moves_between_corekv_and_redis_server() {
             write_workload(&mut c, 1);
             let _: String = redis::cmd("FLUSHDB").query(&mut c).expect("flushdb");
             write_workload(&mut c, 2);
-            let d = digest(&mut c);
+            let d = state(&mut c);
             let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
             d
         };
@@ -152,20 +185,20 @@ fn aof_directory_moves_between_corekv_and_redis_server() {
         };
         let mut r = redis_client(rs.port);
         assert_eq!(
-            digest(&mut r),
+            state(&mut r),
             want,
             "{shards} shard(s): redis-server read corekv's AOF"
         );
         write_workload(&mut r, 3);
         rewrite_now(&mut r);
         write_workload(&mut r, 4);
-        let want = digest(&mut r);
+        let want = state(&mut r);
         let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut r);
         drop(rs);
         let ck = start_corekv_in(&dir, &aof_flags(shards, "everysec"));
         let mut c = redis_client(ck.port);
         assert_eq!(
-            digest(&mut c),
+            state(&mut c),
             want,
             "{shards} shard(s): corekv read redis-server's AOF"
         );
@@ -486,11 +519,11 @@ fn bgrewriteaof_without_appendonly_writes_a_base() {
         let mut c = redis_client(ck.port);
         write_workload(&mut c, 0);
         rewrite_now(&mut c);
-        digest(&mut c)
+        state(&mut c)
     };
     let ck = start_corekv_in(&dir, &aof_flags("2", "everysec"));
     let mut c = redis_client(ck.port);
-    assert_eq!(digest(&mut c), want);
+    assert_eq!(state(&mut c), want);
     drop(ck);
     let _ = fs::remove_dir_all(&dir);
 }
@@ -552,7 +585,7 @@ fn redis6_appendonly_file_with_rdb_preamble_is_upgraded() {
     let _: () = redis::cmd("SAVE").query(&mut r).expect("save");
     let _: () = r.set("extra", "1").expect("set");
     let _: () = r.incr("counter", 5).expect("incr");
-    let want = digest(&mut r);
+    let want = state(&mut r);
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut r);
     drop(rs);
     let mut old = fs::read(dir.join("dump.rdb")).expect("dump.rdb");
@@ -564,19 +597,19 @@ fn redis6_appendonly_file_with_rdb_preamble_is_upgraded() {
     fs::remove_file(dir.join("dump.rdb")).expect("rm");
     let ck = start_corekv_in(&dir, &aof_flags("2", "always"));
     let mut c = redis_client(ck.port);
-    assert_eq!(digest(&mut c), want);
+    assert_eq!(state(&mut c), want);
     assert!(
         !dir.join("appendonly.aof").exists(),
         "moved into the directory"
     );
     let _: () = c.set("after", "1").expect("set");
-    let want = digest(&mut c);
+    let want = state(&mut c);
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
     drop(ck);
     let rs = start_redis_in_with(&dir, &["--appendonly", "yes"]).expect("redis-server");
     let mut r = redis_client(rs.port);
     assert_eq!(
-        digest(&mut r),
+        state(&mut r),
         want,
         "redis-server loads the upgraded directory"
     );
@@ -593,20 +626,20 @@ fn debug_loadaof_reloads_the_files() {
     write_workload(&mut c, 0);
     rewrite_now(&mut c);
     write_workload(&mut c, 1);
-    let want = digest(&mut c);
+    let want = state(&mut c);
     let _: () = redis::cmd("DEBUG")
         .arg("LOADAOF")
         .query(&mut c)
         .expect("loadaof");
-    assert_eq!(digest(&mut c), want);
+    assert_eq!(state(&mut c), want);
     // And journaling goes on after it.
     let _: () = c.set("after", "1").expect("set");
-    let want = digest(&mut c);
+    let want = state(&mut c);
     let _: () = redis::cmd("DEBUG")
         .arg("LOADAOF")
         .query(&mut c)
         .expect("loadaof");
-    assert_eq!(digest(&mut c), want);
+    assert_eq!(state(&mut c), want);
     drop(ck);
     let _ = fs::remove_dir_all(&dir);
 }
@@ -639,11 +672,11 @@ fn appendonly_turned_on_at_runtime() {
         .query(&mut c)
         .expect("config set");
     let _: () = c.set("last", "1").expect("set");
-    let want = digest(&mut c);
+    let want = state(&mut c);
     ck.kill9();
     let ck = start_corekv_in(&dir, &aof_flags("2", "everysec"));
     let mut c = redis_client(ck.port);
-    assert_eq!(digest(&mut c), want);
+    assert_eq!(state(&mut c), want);
     drop(ck);
     let _ = fs::remove_dir_all(&dir);
 }

@@ -84,7 +84,51 @@ fn build_dataset(con: &mut Connection) {
         p.cmd("EXPIRE").arg("bighash").arg(100_000).ignore();
     }
     p.cmd("SELECT").arg(0).ignore();
+    for lib in LIBRARIES {
+        p.cmd("FUNCTION")
+            .arg("LOAD")
+            .arg("REPLACE")
+            .arg(*lib)
+            .ignore();
+    }
     p.query::<()>(con).expect("build dataset");
+}
+
+/// Function libraries (snapshots carry them): flags, a description, code
+/// long enough to be LZF-compressed.
+const LIBRARIES: &[&str] = &[
+    "#!lua name=cklib\n\
+     local function upper(k) return string.upper(redis.call('GET', k) or '') end\n\
+     redis.register_function{function_name='ck_upper', callback=function(keys) return upper(keys[1]) end,\
+     flags={'no-writes', 'allow-stale'}, description='the value, in upper case'}\n",
+    "#!lua name=lib2\nredis.register_function('ck_incr', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)",
+];
+
+/// The loaded libraries' functions run (on whichever shard compiles them).
+fn functions_run(con: &mut Connection) {
+    let v: String = redis::cmd("FCALL_RO")
+        .arg("ck_upper")
+        .arg(1)
+        .arg("str")
+        .query(con)
+        .expect("FCALL_RO");
+    assert_eq!(v, "HELLO");
+}
+
+/// FUNCTION LIST WITHCODE, one entry per library in name order (Redis lists
+/// them in its hash order).
+fn libraries(con: &mut Connection) -> String {
+    let v: Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("WITHCODE")
+        .query(con)
+        .expect("FUNCTION LIST");
+    let Value::Array(libs) = v else {
+        panic!("FUNCTION LIST: {v:?}")
+    };
+    let mut out: Vec<String> = libs.iter().map(|l| format!("{l:?}")).collect();
+    out.sort();
+    out.join("\n")
 }
 
 /// Everything a client can see of the keyspace: per (db, key), the type, the
@@ -129,6 +173,7 @@ fn contents(con: &mut Connection) -> BTreeMap<(u8, Vec<u8>), String> {
         .arg(0)
         .query::<()>(con)
         .expect("select");
+    out.insert((u8::MAX, b"FUNCTION LIST".to_vec()), libraries(con));
     out
 }
 
@@ -234,6 +279,7 @@ fn redis_server_snapshot_loads_in_corekv() {
         assert_eq!(contents(&mut c), want, "{shards} shard(s)");
         assert_eq!(encodings(&mut c, ENCODED), want_enc, "{shards} shard(s)");
         assert_eq!(digest(&mut c), want_digest, "{shards} shard(s)");
+        functions_run(&mut c);
         drop(ck);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -255,6 +301,16 @@ fn dump_payloads_restore_across_servers() {
     let want = contents(&mut r);
     let copy = |from: &mut Connection, to: &mut Connection| {
         let _: () = redis::cmd("FLUSHALL").query(to).expect("flushall");
+        let libs: Vec<u8> = redis::cmd("FUNCTION")
+            .arg("DUMP")
+            .query(from)
+            .expect("FUNCTION DUMP");
+        let _: () = redis::cmd("FUNCTION")
+            .arg("RESTORE")
+            .arg(libs)
+            .arg("FLUSH")
+            .query(to)
+            .expect("FUNCTION RESTORE");
         for db in [0u8, 5] {
             redis::cmd("SELECT")
                 .arg(db)
@@ -314,6 +370,7 @@ fn debug_reload_and_restart_keep_the_dataset() {
     let ck = start_corekv_in(&dir, &["--shards", "3"]);
     let mut c = redis_client(ck.port);
     assert_eq!(contents(&mut c), want, "after restart on 3 shards");
+    functions_run(&mut c);
     let t: i64 = redis::cmd("LASTSAVE").query(&mut c).expect("lastsave");
     assert!(t > 1_600_000_000);
     // SIGTERM saves too (with save points set).

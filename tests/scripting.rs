@@ -1,7 +1,8 @@
-//! Lua scripts on several shards: atomic whatever keys they touch (declared
-//! or not), the script cache shared by every shard, scripts inside EXEC.
-//! Reply and error texts are compared with redis-server by the differential
-//! corpus `tests/corpus/scripting.txt`.
+//! Lua scripts and functions on several shards: atomic whatever keys they
+//! touch (declared or not), the script cache and the function libraries
+//! shared by every shard, scripts inside EXEC. Reply and error texts are
+//! compared with redis-server by the differential corpora
+//! `tests/corpus/scripting.txt` and `tests/corpus/functions.txt`.
 
 mod support;
 
@@ -117,4 +118,79 @@ fn scripts_run_inside_exec_and_see_its_writes() {
     ]));
     assert!(r.starts_with("-ERR value is not an integer"), "{r}");
     assert_eq!(s(&c.cmd(&["GET", "half{1}"])), "$1\r\nx\r\n");
+}
+
+/// A library moving units between keys on different shards and one summing
+/// them (read-only): FCALL is atomic like EVAL, and every shard thread
+/// compiles the library it is asked to run, and drops it once replaced or
+/// deleted.
+const BANK: &str = "#!lua name=bank\n\
+    redis.register_function('move', function(keys, args)\n\
+      local a = tonumber(redis.call('get', args[1]))\n\
+      local b = tonumber(redis.call('get', args[2]))\n\
+      redis.call('set', args[1], a - 1)\n\
+      redis.call('set', args[2], b + 1)\n\
+      return a + b\n\
+    end)\n\
+    redis.register_function{function_name='total', flags={'no-writes'}, callback=function(keys, args)\n\
+      local t = 0 for _, k in ipairs(args) do t = t + tonumber(redis.call('get', k)) end return t\n\
+    end}";
+
+#[test]
+fn functions_are_atomic_across_shards_and_shared_by_every_shard() {
+    let srv = start_corekv(3);
+    let mut c = RawConn::connect(srv.port);
+    let keys = ["acct{a}", "acct{b}", "acct{c}"];
+    for k in keys {
+        assert_eq!(s(&c.cmd(&["SET", k, "1000"])), "+OK\r\n");
+    }
+    assert_eq!(s(&c.cmd(&["FUNCTION", "LOAD", BANK])), "$4\r\nbank\r\n");
+    let port = srv.port;
+    let movers: Vec<_> = (0..3)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = RawConn::connect(port);
+                let keys = ["acct{a}", "acct{b}", "acct{c}"];
+                for n in 0..300 {
+                    let (x, y) = (keys[(i + n) % 3], keys[(i + n + 1) % 3]);
+                    let r = s(&c.cmd(&["FCALL", "move", "0", x, y]));
+                    assert!(r.starts_with(':'), "{r}");
+                }
+            })
+        })
+        .collect();
+    let mut r = RawConn::connect(srv.port);
+    for _ in 0..300 {
+        let total = s(&r.cmd(&["FCALL_RO", "total", "0", keys[0], keys[1], keys[2]]));
+        assert_eq!(total, ":3000\r\n");
+    }
+    for m in movers {
+        m.join().expect("mover thread");
+    }
+    // Connections are spread over the shards; each compiled `bank`. A new
+    // version replaces it everywhere, a delete removes it everywhere.
+    let mut conns: Vec<RawConn> = (0..9).map(|_| RawConn::connect(srv.port)).collect();
+    for c in &mut conns {
+        let total = s(&c.cmd(&["FCALL", "total", "0", keys[0], keys[1], keys[2]]));
+        assert_eq!(total, ":3000\r\n");
+    }
+    let v2 = "#!lua name=bank\nredis.register_function('total', function() return 'v2' end)";
+    assert_eq!(
+        s(&c.cmd(&["FUNCTION", "LOAD", "REPLACE", v2])),
+        "$4\r\nbank\r\n"
+    );
+    for c in &mut conns {
+        assert_eq!(s(&c.cmd(&["FCALL", "total", "0"])), "$2\r\nv2\r\n");
+        assert_eq!(
+            s(&c.cmd(&["FCALL", "move", "0"])),
+            "-ERR Function not found\r\n"
+        );
+    }
+    assert_eq!(s(&c.cmd(&["FUNCTION", "DELETE", "bank"])), "+OK\r\n");
+    for c in &mut conns {
+        assert_eq!(
+            s(&c.cmd(&["FCALL", "total", "0"])),
+            "-ERR Function not found\r\n"
+        );
+    }
 }

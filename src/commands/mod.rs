@@ -59,12 +59,14 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     sort::COMMANDS,
     scripting::COMMANDS,
+    scripting::function::COMMANDS,
     persist::COMMANDS,
 ];
 
 /// Hands every family's commands to the dispatch table (idempotent).
 pub fn install() {
     crate::dispatch::table::install(FAMILIES);
+    crate::shard::functions::set_compiler(scripting::function::compile);
 }
 
 /// A HELP reply: one simple string per line, as Redis's `addReplyHelp`.

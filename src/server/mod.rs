@@ -292,14 +292,12 @@ impl Loading {
     async fn run(&self, shard: &std::rc::Rc<Shard>) -> bool {
         let r = match &self.data {
             None => Ok(0),
-            Some(d) => shard::persist::load_share(shard, d).await.map(|i| {
-                if shard.id == 0 && i.functions > 0 {
-                    warn!(
-                        "The RDB file holds {} function librar(ies); corekv does not load functions yet and skipped them",
-                        i.functions
-                    );
+            Some(d) => shard::persist::load_share(shard, d).await.and_then(|i| {
+                // Every shard reads the libraries; one installs them.
+                if shard.id == 0 {
+                    shard::persist::install_functions(&i, false)?;
                 }
-                i.keys
+                Ok(i.keys)
             }),
         };
         match r {

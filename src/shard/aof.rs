@@ -887,24 +887,37 @@ pub async fn reload_base(shard: &Rc<Shard>) -> Result<Vec<(PathBuf, u64)>, Strin
     journal::set_on(false);
     g.persist.loading.store(true, Relaxed);
     crate::store::freeze_clock(true);
+    // Emptying the dataset takes the libraries too (Redis's emptyData).
+    super::functions::flush();
     let results = tx
         .finish_each(|_| {
             let rdb = rdb.clone();
             move |sh: &Shard| {
                 sh.empty_all();
                 match &rdb {
-                    Some(d) => sh.load_rdb(d, false).map(|_| ()).map_err(|e| e.to_string()),
-                    None => Ok(()),
+                    Some(d) => sh.load_rdb(d, false).map(Some).map_err(|e| e.to_string()),
+                    None => Ok(None),
                 }
             }
         })
         .await;
     crate::store::freeze_clock(false);
+    let mut first = None;
     for (_, r) in results {
-        if let Some(Err(e)) = r {
-            reload_done(g);
-            return Err(e);
+        match r {
+            Some(Err(e)) => {
+                reload_done(g);
+                return Err(e);
+            }
+            Some(Ok(info)) => first = first.or(info),
+            None => {}
         }
+    }
+    if let Some(info) = first
+        && let Err(e) = persist::install_functions(&info, false)
+    {
+        reload_done(g);
+        return Err(e);
     }
     Ok(replay)
 }

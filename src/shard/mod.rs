@@ -10,6 +10,7 @@
 pub mod aof;
 pub mod blocking;
 pub mod expire;
+pub mod functions;
 pub mod globals;
 pub mod journal;
 pub mod locks;

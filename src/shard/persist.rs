@@ -275,10 +275,21 @@ pub(super) async fn start_snapshot_to(
     let (done_tx, done_rx) = oneshot::channel();
     let nshards = shard.nshards;
     let now = now_ms();
+    // The libraries as they are at the instant (FUNCTION LOAD takes no
+    // key lock; Redis's fork catches them the same way).
+    let libs = super::functions::libraries();
     let writer = std::thread::Builder::new()
         .name("rdb-writer".into())
         .spawn(move || {
-            let r = write_file(&path, (checksum, aof_base), now, nshards, rx);
+            let codes: Vec<&[u8]> = libs.iter().map(|l| &l.code[..]).collect();
+            let r = write_file(
+                &path,
+                (checksum, aof_base, compress),
+                now,
+                &codes,
+                nshards,
+                rx,
+            );
             let _ = done_tx.send(r);
         });
     if let Err(e) = writer {
@@ -299,8 +310,9 @@ pub(super) async fn start_snapshot_to(
 /// leaves a half-written `dump.rdb`).
 fn write_file(
     path: &Path,
-    (checksum, aof_base): (bool, bool),
+    (checksum, aof_base, compress): (bool, bool, bool),
     taken_ms: u64,
+    functions: &[&[u8]],
     nshards: usize,
     rx: Receiver<Piece>,
 ) -> Outcome {
@@ -319,7 +331,7 @@ fn write_file(
             }
             out.write_all(b)
         };
-        let mut head = Writer::new(false);
+        let mut head = Writer::new(compress);
         rdb::write_header(
             &mut head,
             &[
@@ -333,6 +345,7 @@ fn write_file(
                 ("aof-base", if aof_base { b"1" } else { b"0" }.to_vec()),
             ],
         );
+        rdb::write_functions(&mut head, functions);
         put(&mut out, &head.buf)?;
         let (mut done, mut dirty) = (0, 0);
         while done < nshards {
@@ -549,6 +562,10 @@ pub async fn reload(
             return Err(format!("Error trying to load the RDB dump: {e}"));
         }
     };
+    if !keep {
+        // Emptying the dataset takes the libraries too (Redis's emptyData).
+        super::functions::flush();
+    }
     let results = tx
         .finish_each(|_| {
             let data = data.clone();
@@ -560,13 +577,37 @@ pub async fn reload(
             }
         })
         .await;
+    let mut first = None;
     for (_, r) in results {
-        if let Some(Err(e)) = r {
-            warn!("Error trying to load the RDB dump: {e}");
-            return Err("Error trying to load the RDB dump, check server logs.".into());
+        match r {
+            Some(Err(e)) => {
+                warn!("Error trying to load the RDB dump: {e}");
+                return Err("Error trying to load the RDB dump, check server logs.".into());
+            }
+            Some(Ok(info)) => {
+                first.get_or_insert(info);
+            }
+            None => {}
         }
     }
+    if let Some(info) = first
+        && let Err(e) = install_functions(&info, replace)
+    {
+        warn!("{e}");
+        return Err("Error trying to load the RDB dump, check server logs.".into());
+    }
     Ok(())
+}
+
+/// Installs the function libraries a loaded file carried (`replace`: DEBUG
+/// RELOAD MERGE).
+pub fn install_functions(info: &rdb::FileInfo, replace: bool) -> Result<(), String> {
+    let codes: Vec<bytes::Bytes> = info
+        .functions
+        .iter()
+        .map(|c| bytes::Bytes::copy_from_slice(c))
+        .collect();
+    super::functions::install_loaded(&codes, replace)
 }
 
 /// Start-up: reads `dbfilename` if it exists. Every shard loads its share

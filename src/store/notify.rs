@@ -41,6 +41,11 @@ thread_local! {
     static DIRTY: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Counts a change that is not a key's (FUNCTION LOAD) as a write.
+pub fn mark_dirty() {
+    DIRTY.with(|d| d.set(d.get() + 1));
+}
+
 /// This thread's write counter (see `DIRTY`).
 #[inline]
 pub fn dirty() -> u64 {

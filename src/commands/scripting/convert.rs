@@ -111,21 +111,36 @@ fn parse(lua: &Lua, et: &Function, buf: &[u8], at: &mut usize) -> mlua::Result<V
 /// Writes a script's return value as Redis does; `script_resp` is the
 /// protocol the script set (`redis.setresp`), which decides booleans.
 pub fn lua_to_reply(v: &Value, out: &mut Reply, script_resp: u8) {
-    match v {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) => {
-            if script_resp == 2 {
-                if *b { out.int(1) } else { out.null() }
-            } else {
-                out.boolean(*b)
+    // Iterative, so a deep (or self-referencing) table cannot overflow the
+    // thread's stack: values wait on `todo` in reverse, with their depth.
+    let mut todo = vec![(v.clone(), 0usize)];
+    while let Some((v, depth)) = todo.pop() {
+        match v {
+            Value::String(s) => out.bulk(&s.as_bytes()),
+            Value::Boolean(b) => {
+                if script_resp == 2 {
+                    if b { out.int(1) } else { out.null() }
+                } else {
+                    out.boolean(b)
+                }
             }
+            Value::Integer(i) => out.int(i),
+            Value::Number(n) => out.int(n as i64),
+            Value::Table(_) if depth >= MAX_DEPTH => out.error("ERR reached lua stack limit"),
+            Value::Table(t) => {
+                let first = todo.len();
+                table_to_reply(&t, out, &mut |v| todo.push((v, depth + 1)));
+                todo[first..].reverse();
+            }
+            _ => out.null(),
         }
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(*n as i64),
-        Value::Table(t) => table_to_reply(t, out, script_resp),
-        _ => out.null(),
     }
 }
+
+/// How deep Redis's conversion goes before its Lua stack runs out (8000
+/// slots, one per nested table, less what the call itself holds): the
+/// table at this depth becomes the error.
+const MAX_DEPTH: usize = 7995;
 
 fn raw_string(t: &Table, k: &str) -> Option<Vec<u8>> {
     match t.raw_get::<Value>(k).ok()? {
@@ -134,7 +149,9 @@ fn raw_string(t: &Table, k: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn table_to_reply(t: &Table, out: &mut Reply, resp: u8) {
+/// Writes what a table converts to, handing its elements (in order) to
+/// `child` to be converted after.
+fn table_to_reply(t: &Table, out: &mut Reply, child: &mut dyn FnMut(Value)) {
     if let Some(e) = raw_string(t, "err") {
         out.error(&String::from_utf8_lossy(&e));
         return;
@@ -182,9 +199,9 @@ fn table_to_reply(t: &Table, out: &mut Reply, resp: u8) {
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
         let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
         out.map(pairs.len());
-        for (k, v) in &pairs {
-            lua_to_reply(k, out, resp);
-            lua_to_reply(v, out, resp);
+        for (k, v) in pairs {
+            child(k);
+            child(v);
         }
         return;
     }
@@ -194,8 +211,8 @@ fn table_to_reply(t: &Table, out: &mut Reply, resp: u8) {
             .filter_map(|p| p.ok().map(|p| p.0))
             .collect();
         out.set(keys.len());
-        for k in &keys {
-            lua_to_reply(k, out, resp);
+        for k in keys {
+            child(k);
         }
         return;
     }
@@ -207,8 +224,8 @@ fn table_to_reply(t: &Table, out: &mut Reply, resp: u8) {
         }
     }
     out.array(items.len());
-    for v in &items {
-        lua_to_reply(v, out, resp);
+    for v in items {
+        child(v);
     }
 }
 

@@ -11,6 +11,7 @@
 mod bit;
 mod cjson;
 mod convert;
+pub mod function;
 mod vm;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use crate::dispatch::route::ScriptCall;
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{acl, flag};
 use crate::protocol::Proto;
+use crate::shard::functions::flag as sflag;
 use crate::shard::locks::LockSet;
 
 const EVAL_FLAGS: u32 = flag::NOSCRIPT
@@ -33,9 +35,9 @@ const EVAL_FLAGS: u32 = flag::NOSCRIPT
 const EVAL_RO_FLAGS: u32 =
     flag::NOSCRIPT | flag::SKIP_MONITOR | flag::NO_MANDATORY_KEYS | flag::STALE | flag::READONLY;
 
-const WORST_RW: &str =
+pub(super) const WORST_RW: &str =
     "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE";
-const WORST_RO: &str =
+pub(super) const WORST_RO: &str =
     "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS";
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -133,11 +135,11 @@ conn_fn!(evalsha_ro, |c, argv| run(c, argv, true, true).await);
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
-/// Redis's `evalExtractShebangFlags`: whether the script is `no-writes`, or
-/// the error for a bad shebang.
-fn shebang_no_writes(body: &[u8]) -> Result<bool, String> {
+/// Redis's `evalExtractShebangFlags`: the script's flags (`EVAL_COMPAT`
+/// without a shebang), or the error for a bad shebang.
+fn shebang_flags(body: &[u8]) -> Result<u8, String> {
     if !body.starts_with(b"#!") {
-        return Ok(false);
+        return Ok(sflag::EVAL_COMPAT);
     }
     let Some(end) = memchr::memchr(b'\n', body) else {
         return Err("ERR Invalid script shebang".into());
@@ -148,35 +150,24 @@ fn shebang_no_writes(body: &[u8]) -> Result<bool, String> {
     if engine != "#!lua" {
         return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
     }
-    let mut no_writes = false;
+    let mut flags = 0;
     for p in parts {
         let Some(list) = p.strip_prefix("flags=") else {
             return Err(format!("ERR Unknown lua shebang option: {p}"));
         };
         for f in list.split(',').filter(|f| !f.is_empty()) {
-            match f {
-                "no-writes" => no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => {
-                    return Err(format!("ERR Unexpected flag in script shebang: {other}"));
-                }
+            match sflag::by_name(f.as_bytes()) {
+                Some(bit) => flags |= bit,
+                None => return Err(format!("ERR Unexpected flag in script shebang: {f}")),
             }
         }
     }
-    Ok(no_writes)
+    Ok(flags)
 }
 
-/// EVAL and friends: find or compile the script, lock, and drive it.
+/// EVAL and friends: find or compile the script, then run it.
 async fn run(c: &mut Client, argv: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
-    let numkeys = crate::protocol::parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
-    if numkeys > argv.len() as i64 - 3 {
-        return Err(CmdError::Static(
-            "ERR Number of keys can't be greater than number of args",
-        ));
-    }
-    if numkeys < 0 {
-        return Err(CmdError::Static("ERR Number of keys can't be negative"));
-    }
+    let n = numkeys(argv, CmdError::NotInteger)?;
     let (sha, body) = if by_sha {
         let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
         if sha.len() != 40 {
@@ -189,15 +180,81 @@ async fn run(c: &mut Client, argv: &[Bytes], by_sha: bool, ro: bool) -> CmdResul
     } else {
         (vm::sha1hex(&argv[1]), argv[1].clone())
     };
-    let no_writes = shebang_no_writes(&body).map_err(CmdError::Msg)?;
+    let flags = shebang_flags(&body).map_err(CmdError::Msg)?;
     let lua = vm::get().map_err(CmdError::Msg)?;
     let f = lua.function(&sha, &body).map_err(CmdError::Msg)?;
     if !by_sha {
         vm::store(sha.clone(), body);
     }
-    let n = numkeys as usize;
-    let keys = lua_array(&lua, &argv[3..3 + n]);
-    let args = lua_array(&lua, &argv[3 + n..]);
+    invoke(
+        c,
+        &lua,
+        Invocation {
+            f,
+            name: &sha,
+            function: false,
+            flags,
+            ro,
+            keys: &argv[3..3 + n],
+            args: &argv[3 + n..],
+        },
+    )
+    .await
+}
+
+/// The key count of EVAL or FCALL (`argv[2]`), checked against the
+/// arguments there are; `bad` when it is not a number.
+fn numkeys(argv: &[Bytes], bad: CmdError) -> Result<usize, CmdError> {
+    let numkeys = crate::protocol::parse_i64(&argv[2]).ok_or(bad)?;
+    if numkeys > argv.len() as i64 - 3 {
+        return Err(CmdError::Static(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    if numkeys < 0 {
+        return Err(CmdError::Static("ERR Number of keys can't be negative"));
+    }
+    Ok(numkeys as usize)
+}
+
+/// A script or function about to run.
+struct Invocation<'a> {
+    /// The compiled script, or the function's callback.
+    f: mlua::Function,
+    /// The script's SHA1 or the function's name (for error texts).
+    name: &'a str,
+    /// A function gets its keys and arguments as parameters, a script as
+    /// the globals KEYS and ARGV.
+    function: bool,
+    flags: u8,
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO.
+    ro: bool,
+    keys: &'a [Bytes],
+    args: &'a [Bytes],
+}
+
+/// Redis's `scriptPrepareForRun` checks, then the run: lock, drive,
+/// release.
+async fn invoke(c: &mut Client, lua: &vm::Vm, inv: Invocation<'_>) -> CmdResult {
+    let compat = inv.flags & sflag::EVAL_COMPAT != 0;
+    let no_writes = !compat && inv.flags & sflag::NO_WRITES != 0;
+    if !compat && !no_writes {
+        if c.shard.globals.persist.refuses_writes() {
+            return Err(CmdError::Static(crate::shard::persist::MISCONF));
+        }
+        if crate::shard::aof::write_failed() {
+            return Err(CmdError::Msg(crate::shard::aof::write_error(
+                &c.shard.globals,
+            )));
+        }
+        if inv.ro {
+            return Err(CmdError::Static(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+    }
+    let keys = lua_array(lua, inv.keys);
+    let args = lua_array(lua, inv.args);
     let (Ok(keys), Ok(args)) = (keys, args) else {
         return Err(CmdError::Static("ERR Lua setup failed"));
     };
@@ -206,15 +263,21 @@ async fn run(c: &mut Client, argv: &[Bytes], by_sha: bool, ro: bool) -> CmdResul
     let outer = c.exec_tx.replace(tx.id);
     // KEYS and ARGV are the interpreter's globals: set only once this script
     // holds every shard, so no other script runs until it ends.
-    let result = match lua.start.call::<mlua::Thread>((f, keys, args)) {
+    let start = if inv.function {
+        lua.start_fn.call::<mlua::Thread>((inv.f, keys, args))
+    } else {
+        lua.start.call::<mlua::Thread>((inv.f, keys, args))
+    };
+    let result = match start {
         Ok(co) => {
             lua.resp.set(2);
             let mut reads = false;
-            let r = drive(c, &lua, &tx, co, &sha, ro || no_writes, &mut reads).await;
+            let read_only = inv.ro || no_writes;
+            let r = drive(c, lua, &tx, co, inv.name, read_only, &mut reads).await;
             // As Redis: a tracking client that ran a script which read
             // anything is told when any of its declared keys changes.
-            if reads && n > 0 {
-                c.track_keys(argv[3..3 + n].to_vec()).await;
+            if reads && !inv.keys.is_empty() {
+                c.track_keys(inv.keys.to_vec()).await;
             }
             r
         }
@@ -368,7 +431,7 @@ async fn call(
 conn_fn!(script_load, |c, argv| {
     let body = argv[2].clone();
     let sha = vm::sha1hex(&body);
-    shebang_no_writes(&body).map_err(CmdError::Msg)?;
+    shebang_flags(&body).map_err(CmdError::Msg)?;
     let lua = vm::get().map_err(CmdError::Msg)?;
     lua.function(&sha, &body).map_err(CmdError::Msg)?;
     vm::store(sha.clone(), body);

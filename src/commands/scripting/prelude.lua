@@ -238,24 +238,34 @@ local real = {
     xpcall = yxpcall, tostring = tostring, setmetatable = setmetatable, next = next,
     assert = assert, tonumber = tonumber, rawequal = rawequal,
     collectgarbage = collectgarbage, getmetatable = getmetatable, rawset = rawset,
-    pcall = ypcall, type = type, select = select, unpack = unpack, gcinfo = gcinfo,
+    pcall = ypcall, type = type, select = select, unpack = host.unpack, gcinfo = gcinfo,
     pairs = pairs, rawget = rawget, ipairs = ipairs, _VERSION = _VERSION, error = error,
     coroutine = readonly(coroutine_api),
     string = readonly(string), table = readonly(table), math = readonly(math_api),
     bit = readonly(host.bit), cjson = readonly(host.cjson),
     redis = readonly(redis),
 }
-local env = setmetatable({}, {
-    __index = function(_, k)
-        local v = real[k]
-        if v == nil then
-            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-        end
-        return v
-    end,
-    __newindex = ro_error,
-    __metatable = false,
-})
+-- A read-only table whose missing names are errors; `lookup(k)` finds
+-- what it holds.
+local function guarded(lookup)
+    return setmetatable({}, {
+        __index = function(_, k)
+            local v = lookup(k)
+            if v == nil then
+                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+            end
+            return v
+        end,
+        __newindex = ro_error,
+        __metatable = false,
+    })
+end
+
+local function strict(t)
+    return guarded(function(k) return t[k] end)
+end
+
+local env = strict(real)
 real._G = env
 -- Chunks a script loads run in the script's environment; no bytecode.
 local function load_text(s, name)
@@ -326,4 +336,152 @@ local function start(f, keys, argv)
     return co_create(f)
 end
 
-return env, start, step, error_table, fail, RAISE
+-- ---- Functions (FUNCTION LOAD, FCALL) ----
+-- Libraries share one environment. While a library's code runs (a load)
+-- its globals are the load API: only `redis`, with register_function, log
+-- and the version. When a function is called they are the script API,
+-- without KEYS and ARGV (a function gets its keys and arguments as
+-- parameters). Both are read-only, and a missing name is an error.
+local registering = nil
+
+local function is_string(v)
+    return type(v) == 'string' or type(v) == 'number'
+end
+
+local function reg_error(msg)
+    error(error_table(msg))
+end
+
+local function read_flags(t)
+    local flags = {}
+    local j = 1
+    while true do
+        local f = t[j]
+        if f == nil then
+            return flags
+        end
+        if not is_string(f) or not host.script_flag(tostring(f)) then
+            reg_error('unknown flag given')
+        end
+        flags[#flags + 1] = tostring(f)
+        j = j + 1
+    end
+end
+
+local function register_function(...)
+    if not registering then
+        reg_error('redis.register_function can only be called on FUNCTION LOAD command')
+    end
+    local n = select('#', ...)
+    if n < 1 or n > 2 then
+        reg_error('wrong number of arguments to redis.register_function')
+    end
+    local name, callback, desc, flags
+    if n == 1 then
+        local t = ...
+        if type(t) ~= 'table' then
+            reg_error('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+        end
+        for k, v in pairs(t) do
+            if not is_string(k) then
+                reg_error('named argument key given to redis.register_function is not a string')
+            end
+            local key = string.lower(tostring(k))
+            if key == 'function_name' then
+                if not is_string(v) then
+                    reg_error('function_name argument given to redis.register_function must be a string')
+                end
+                name = tostring(v)
+            elseif key == 'description' then
+                if not is_string(v) then
+                    reg_error('description argument given to redis.register_function must be a string')
+                end
+                desc = tostring(v)
+            elseif key == 'callback' then
+                if type(v) ~= 'function' then
+                    reg_error('callback argument given to redis.register_function must be a function')
+                end
+                callback = v
+            elseif key == 'flags' then
+                if type(v) ~= 'table' then
+                    reg_error('flags argument to redis.register_function must be a table representing function flags')
+                end
+                flags = read_flags(v)
+            else
+                reg_error('unknown argument given to redis.register_function')
+            end
+        end
+        if name == nil then
+            reg_error('redis.register_function must get a function name argument')
+        end
+        if callback == nil then
+            reg_error('redis.register_function must get a callback argument')
+        end
+    else
+        name, callback = ...
+        if not is_string(name) then
+            reg_error('first argument to redis.register_function must be a string')
+        end
+        name = tostring(name)
+        if type(callback) ~= 'function' then
+            reg_error('second argument to redis.register_function must be a function')
+        end
+    end
+    if not host.valid_name(name) then
+        reg_error('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+    end
+    if registering.names[name] then
+        reg_error('Function already exists in the library')
+    end
+    registering.names[name] = true
+    registering.list[#registering.list + 1] = {
+        name = name, callback = callback, desc = desc, flags = flags or {},
+    }
+end
+
+local load_globals = {
+    redis = strict({
+        register_function = host.cwrap(register_function),
+        log = redis.log,
+        LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+        REDIS_VERSION = host.version, REDIS_VERSION_NUM = host.version_num,
+    }),
+}
+local fn_real = {}
+for k, v in pairs(real) do
+    fn_real[k] = v
+end
+local fenv = guarded(function(k)
+    return (registering and load_globals or fn_real)[k]
+end)
+fn_real._G = fenv
+
+-- Runs a library's code (the thread `co`, made by the host with its load
+-- time limit): true and the functions it registered, or false and the
+-- error's message.
+local function load_library(co)
+    registering = { list = {}, names = {} }
+    local r = pack(co_resume(co))
+    local reg = registering
+    registering = nil
+    if not r[1] then
+        local e = normalize(co, r[2])
+        if type(e) == 'table' and is_string(e.err) then
+            return false, tostring(e.err)
+        end
+        return false, 'ERR ' .. tostring(e)
+    end
+    if co_status(co) ~= 'dead' then
+        return false, 'ERR attempt to yield from a library'
+    end
+    return true, reg.list
+end
+
+-- A function's coroutine: the callback with its keys and arguments.
+local function start_fn(callback, keys, argv)
+    return co_create(function()
+        return callback(keys, argv)
+    end)
+end
+
+return env, start, step, error_table, fail, RAISE, fenv, load_library, start_fn

@@ -6,11 +6,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mlua::MultiValue;
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+
+use crate::shard::functions::{self as registry, Library};
 
 /// Script bodies by lower-case SHA1, shared by all shards; each thread
 /// compiles a body the first time it runs it there.
@@ -62,6 +66,21 @@ pub struct Vm {
     generation: Cell<u64>,
     /// `redis.setresp`: the protocol the script's calls answer in.
     pub resp: Rc<Cell<u8>>,
+    /// The function libraries' shared environment.
+    fenv: Table,
+    /// `load_library(co)` → `true, {registered...}` | `false, message`.
+    load_library: Function,
+    /// `start_fn(callback, keys, args)` → a function call's coroutine.
+    pub start_fn: Function,
+    /// Libraries compiled on this thread: each function's callback, valid
+    /// while the registry still holds that very `Arc`.
+    libs: RefCell<HashMap<String, CompiledLib>>,
+    libs_version: Cell<u64>,
+}
+
+struct CompiledLib {
+    lib: Arc<Library>,
+    callbacks: Vec<Function>,
 }
 
 thread_local! {
@@ -183,6 +202,18 @@ impl Vm {
                 Ok(crate::dispatch::table::lookup(&name.as_bytes()).is_some())
             })?,
         )?;
+        host.set(
+            "script_flag",
+            lua.create_function(|_, name: mlua::LuaString| {
+                Ok(registry::flag::by_name(&name.as_bytes()).is_some())
+            })?,
+        )?;
+        host.set(
+            "valid_name",
+            lua.create_function(|_, name: mlua::LuaString| {
+                Ok(registry::valid_name(&name.as_bytes()))
+            })?,
+        )?;
         host.set("version", crate::commands::server::REDIS_VERSION)?;
         host.set("version_num", version_num())?;
         host.set("bit", super::bit::library(&lua)?)?;
@@ -218,13 +249,24 @@ impl Vm {
         unsafe {
             host.set("call", lua.create_c_function(yield_call)?)?;
             host.set("pcall", lua.create_c_function(yield_pcall)?)?;
+            host.set("unpack", lua.create_c_function(checked_unpack)?)?;
         }
-        type Prelude = (Table, Function, Function, Function, Function, Value);
-        let (env, start, step, error_table, fail, raise): Prelude = lua
-            .load(include_str!("prelude.lua"))
-            .set_name("@corekv")
-            .set_mode(ChunkMode::Text)
-            .call(host)?;
+        type Prelude = (
+            Table,
+            Function,
+            Function,
+            Function,
+            Function,
+            Value,
+            Table,
+            Function,
+            Function,
+        );
+        let (env, start, step, error_table, fail, raise, fenv, load_library, start_fn): Prelude =
+            lua.load(include_str!("prelude.lua"))
+                .set_name("@corekv")
+                .set_mode(ChunkMode::Text)
+                .call(host)?;
         // What the prelude captured is all scripts get of these.
         let globals = lua.globals();
         for name in ["debug", "print", "dofile", "loadfile", "setfenv", "getfenv"] {
@@ -241,7 +283,130 @@ impl Vm {
             compiled: RefCell::new(HashMap::new()),
             generation: Cell::new(GENERATION.load(Ordering::Relaxed)),
             resp,
+            fenv,
+            load_library,
+            start_fn,
+            libs: RefCell::new(HashMap::new()),
+            libs_version: Cell::new(registry::version()),
         })
+    }
+
+    /// Runs a library's code as FUNCTION LOAD does (its shebang already
+    /// checked: `body` is what follows it): what it registered, and each
+    /// function's callback. `timeout`: FUNCTION LOAD's time limit applies.
+    pub fn load_library(
+        &self,
+        meta: registry::Meta,
+        code: &bytes::Bytes,
+        timeout: bool,
+    ) -> Result<(Library, Vec<Function>), String> {
+        let chunk = self
+            .lua
+            .load(&code[meta.body..])
+            .set_name("@user_function")
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.fenv.clone())
+            .into_function()
+            .map_err(|e| format!("Error compiling function: {}", lua_message(&e)))?;
+        let fail = |e: mlua::Error| format!("Error registering functions: ERR {}", lua_message(&e));
+        let co = self.lua.create_thread(chunk).map_err(fail)?;
+        let deadline = timeout.then(|| Instant::now() + LOAD_TIMEOUT);
+        LOAD_DEADLINE.with(|d| d.set(deadline));
+        // SAFETY: the one argument pushed is the thread `co`; the hook is a
+        // C function that only reads a thread-local and, past the deadline,
+        // raises an error table (as Redis's load hook does). Nothing is left
+        // on the stack.
+        let hooked = unsafe {
+            self.lua.exec_raw::<()>(co.clone(), |l| {
+                let t = mlua::ffi::lua_tothread(l, -1);
+                if !t.is_null() {
+                    mlua::ffi::lua_sethook(t, Some(load_hook), mlua::ffi::LUA_MASKCOUNT, 100_000);
+                }
+                mlua::ffi::lua_settop(l, 0);
+            })
+        };
+        hooked.map_err(fail)?;
+        let out = self.load_library.call::<MultiValue>(co);
+        LOAD_DEADLINE.with(|d| d.set(None));
+        let out = out.map_err(fail)?;
+        let mut out = out.into_vec().into_iter();
+        let ok = matches!(out.next(), Some(Value::Boolean(true)));
+        let list = match (ok, out.next()) {
+            (true, Some(Value::Table(t))) => t,
+            (_, Some(Value::String(m))) => {
+                return Err(format!(
+                    "Error registering functions: {}",
+                    m.to_string_lossy()
+                ));
+            }
+            _ => return Err("Error registering functions: ERR unknown error".into()),
+        };
+        let mut functions = Vec::new();
+        let mut callbacks = Vec::new();
+        for entry in list.sequence_values::<Table>() {
+            let entry = entry.map_err(fail)?;
+            let name: String = entry.get("name").map_err(fail)?;
+            let desc: Option<mlua::LuaString> = entry.get("desc").map_err(fail)?;
+            let names: Vec<mlua::LuaString> = entry.get("flags").map_err(fail)?;
+            let flags = names
+                .iter()
+                .filter_map(|n| registry::flag::by_name(&n.as_bytes()))
+                .fold(0, |a, f| a | f);
+            callbacks.push(entry.get::<Function>("callback").map_err(fail)?);
+            functions.push(registry::Function {
+                name,
+                desc: desc.map(|d| bytes::Bytes::copy_from_slice(&d.as_bytes())),
+                flags,
+            });
+        }
+        if functions.is_empty() {
+            return Err("No functions registered".into());
+        }
+        let lib = Library {
+            name: meta.name,
+            engine: meta.engine,
+            code: code.clone(),
+            functions,
+        };
+        Ok((lib, callbacks))
+    }
+
+    /// Remembers the callbacks of a library this thread just compiled.
+    pub fn keep_library(&self, lib: &Arc<Library>, callbacks: Vec<Function>) {
+        self.libs.borrow_mut().insert(
+            lib.name.clone(),
+            CompiledLib {
+                lib: lib.clone(),
+                callbacks,
+            },
+        );
+    }
+
+    /// The callback of function `idx` of `lib`, compiling the library on
+    /// this thread if it has not yet (or has an older version).
+    pub fn function_of(&self, lib: &Arc<Library>, idx: usize) -> Result<Function, String> {
+        let version = registry::version();
+        if self.libs_version.replace(version) != version {
+            self.libs
+                .borrow_mut()
+                .retain(|_, c| registry::is_current(&c.lib));
+        }
+        if let Some(c) = self.libs.borrow().get(&lib.name)
+            && Arc::ptr_eq(&c.lib, lib)
+        {
+            return c
+                .callbacks
+                .get(idx)
+                .cloned()
+                .ok_or_else(|| "ERR Function not found".to_string());
+        }
+        let meta = registry::metadata(&lib.code).map_err(|e| format!("ERR {e}"))?;
+        let (_, callbacks) = self
+            .load_library(meta, &lib.code, false)
+            .map_err(|e| format!("ERR {e}"))?;
+        let f = callbacks.get(idx).cloned();
+        self.keep_library(lib, callbacks);
+        f.ok_or_else(|| "ERR Function not found".to_string())
     }
 
     /// The compiled script `sha` (compiling `body`), or Redis's compile error.
@@ -258,6 +423,49 @@ impl Vm {
             .borrow_mut()
             .insert(sha.to_string(), f.clone());
         Ok(f)
+    }
+}
+
+/// FUNCTION LOAD's time limit (Redis's `LOAD_TIMEOUT_MS`).
+const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// While a library's code runs under FUNCTION LOAD: when it must stop.
+    static LOAD_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The count hook of a library load: past the deadline, raises Redis's
+/// `FUNCTION LOAD timeout` error table.
+///
+/// # Safety
+/// Called by Lua with a valid state, as a hook.
+unsafe extern "C-unwind" fn load_hook(l: *mut mlua::lua_State, _ar: *mut mlua::ffi::lua_Debug) {
+    let late = LOAD_DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() > t));
+    if !late {
+        return;
+    }
+    use mlua::ffi;
+    // SAFETY: `l` is the running state; two slots are reserved before the
+    // table and its one field are pushed, and raising an error from a count
+    // hook is allowed (the hook is not called again until the next count).
+    unsafe {
+        if ffi::lua_checkstack(l, 2) == 0 {
+            return;
+        }
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushstring(l, c"ERR FUNCTION LOAD timeout".as_ptr());
+        ffi::lua_setfield(l, -2, c"err".as_ptr());
+        ffi::lua_error(l);
+    }
+}
+
+/// An mlua error's message as Lua printed it.
+fn lua_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_message(cause),
+        other => other.to_string(),
     }
 }
 
@@ -337,6 +545,40 @@ unsafe extern "C-unwind" fn trampoline(l: *mut mlua::lua_State) -> i32 {
     }
 }
 
+/// `unpack` as Lua 5.1.5's, with the fix Redis carries (CVE-2014-5461's
+/// family): a range whose length overflows or does not fit the stack is an
+/// error ("too many results to unpack"), not a crash.
+///
+/// # Safety
+/// Called by Lua with a valid state, as a C function.
+unsafe extern "C-unwind" fn checked_unpack(l: *mut mlua::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    use std::ffi::c_int;
+    // SAFETY: `l` is the running state; the argument checks raise Lua
+    // errors as the stock function's do; `lua_checkstack` reserves the `n`
+    // slots before they are pushed, and `n` is computed without overflow.
+    unsafe {
+        ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+        let i = ffi::luaL_optinteger(l, 2, 1) as c_int;
+        let e = if ffi::lua_isnoneornil(l, 3) != 0 {
+            ffi::lua_objlen(l, 1) as c_int
+        } else {
+            ffi::luaL_checkinteger(l, 3) as c_int
+        };
+        if i > e {
+            return 0;
+        }
+        let n = e as i64 - i as i64 + 1;
+        if n > c_int::MAX as i64 || ffi::lua_checkstack(l, n as c_int) == 0 {
+            return ffi::luaL_error(l, c"too many results to unpack".as_ptr());
+        }
+        for k in i..=e {
+            ffi::lua_rawgeti_(l, 1, k);
+        }
+        n as c_int
+    }
+}
+
 unsafe extern "C-unwind" fn yield_call(l: *mut mlua::lua_State) -> i32 {
     // SAFETY: as `yield_with_flag`.
     unsafe { yield_with_flag(l, true) }
@@ -362,11 +604,10 @@ pub fn compile(lua: &Lua, env: &Table, body: &[u8]) -> Result<Function, String> 
         .set_environment(env.clone())
         .into_function()
         .map_err(|e| {
-            let msg = match &e {
-                mlua::Error::SyntaxError { message, .. } => message.clone(),
-                other => other.to_string(),
-            };
-            format!("ERR Error compiling script (new function): {msg}")
+            format!(
+                "ERR Error compiling script (new function): {}",
+                lua_message(&e)
+            )
         })
 }
 

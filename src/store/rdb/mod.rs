@@ -255,6 +255,16 @@ pub fn dump_payload(value: &Value, compress: bool) -> Vec<u8> {
 /// Checks a DUMP payload's footer (Redis's `verifyDumpPayload`) and reads its
 /// value. `Ok(None)`: a well-formed but empty collection.
 pub fn restore_payload(p: &[u8]) -> Result<Option<Value>, RdbError> {
+    // Like Redis, bytes after the value (covered by the checksum) are ignored.
+    let mut r = Reader::new(payload_body(p)?);
+    let t = r.u8()?;
+    r.value(t)
+}
+
+/// The body of a DUMP-style payload (Redis's `verifyDumpPayload`): a footer
+/// of the RDB version (2 bytes LE, at most ours) and the CRC-64 of all that
+/// precedes the checksum (8 bytes LE).
+fn payload_body(p: &[u8]) -> Result<&[u8], RdbError> {
     if p.len() < 10 {
         return Err(RdbError::Truncated);
     }
@@ -270,10 +280,45 @@ pub fn restore_payload(p: &[u8]) -> Result<Option<Value>, RdbError> {
     if stored != computed {
         return Err(RdbError::Checksum { stored, computed });
     }
-    // Like Redis, bytes after the value (covered by the checksum) are ignored.
+    Ok(body)
+}
+
+/// Function libraries in a file: a FUNCTION2 record (the library's whole
+/// code) each.
+pub fn write_functions<C: AsRef<[u8]>>(w: &mut Writer, codes: &[C]) {
+    for code in codes {
+        w.byte(op::FUNCTION2);
+        w.string(code.as_ref());
+    }
+}
+
+/// A FUNCTION DUMP payload: the libraries' records and the DUMP footer.
+pub fn functions_payload<C: AsRef<[u8]>>(codes: &[C], compress: bool) -> Vec<u8> {
+    let mut w = Writer::new(compress);
+    write_functions(&mut w, codes);
+    w.buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(&w.buf);
+    w.buf.extend_from_slice(&crc.to_le_bytes());
+    w.buf
+}
+
+/// The library codes of a FUNCTION RESTORE payload, or Redis's error text.
+pub fn read_functions_payload(p: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let body =
+        payload_body(p).map_err(|_| "DUMP payload version or checksum are wrong".to_string())?;
     let mut r = Reader::new(body);
-    let t = r.u8()?;
-    r.value(t)
+    let mut codes = Vec::new();
+    while !r.at_end() {
+        let t = r.u8().map_err(|_| "can not read data type".to_string())?;
+        if t != op::FUNCTION2 {
+            return Err("given type is not a function".into());
+        }
+        let code = r
+            .string()
+            .map_err(|_| "failed loading the given functions payload".to_string())?;
+        codes.push(code);
+    }
+    Ok(codes)
 }
 
 // ---------------------------------------------------------------- reading
@@ -739,8 +784,9 @@ pub fn write_db_start(w: &mut Writer, db: usize, keys: u64, volatile: u64) {
 pub struct FileInfo {
     pub version: u16,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Function libraries (FUNCTION2 records), not loaded yet.
-    pub functions: usize,
+    /// Function libraries (FUNCTION2 records): their code, for the caller
+    /// to install.
+    pub functions: Vec<Vec<u8>>,
     pub keys: u64,
     pub expired_skipped: u64,
     pub empty_skipped: u64,
@@ -905,10 +951,7 @@ impl<'a> Loader<'a> {
                     r.length()?;
                     r.length()?;
                 }
-                op::FUNCTION2 => {
-                    r.skip_string()?;
-                    info.functions += 1;
-                }
+                op::FUNCTION2 => info.functions.push(r.string()?),
                 op::FUNCTION_PRE_GA => {
                     return Err(RdbError::Unsupported(
                         "pre-release function records (Redis 7.0 RC)".into(),
