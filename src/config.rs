@@ -148,6 +148,7 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("tcp-backlog", "511", Kind::Immutable),
     ("notify-keyspace-events", "", Kind::Events),
     ("tracking-table-max-keys", "1000000", Kind::Int),
+    ("busy-reply-threshold", "5000", Kind::Int),
     (
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -232,6 +233,7 @@ impl Config {
     }
 
     fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let name = canonical(name);
         let (key, _, kind) = PARAMS
             .iter()
             .find(|(k, _, _)| *k == name)
@@ -244,7 +246,7 @@ impl Config {
     /// `CONFIG SET name value`; errors carry Redis's wording after "ERR ".
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let lname = name.to_ascii_lowercase();
-        let Some((key, _, kind)) = PARAMS.iter().find(|(k, _, _)| *k == lname) else {
+        let Some((key, _, kind)) = PARAMS.iter().find(|(k, _, _)| *k == canonical(&lname)) else {
             return Err(format!(
                 "Unknown option or number of arguments for CONFIG SET - '{name}'"
             ));
@@ -382,6 +384,14 @@ pub fn parse_memory(v: &str) -> Option<u64> {
         }
     }
     l.parse().ok()
+}
+
+/// A parameter's name for an old alias of it.
+fn canonical(name: &str) -> &str {
+    match name {
+        "lua-time-limit" => "busy-reply-threshold",
+        other => other,
+    }
 }
 
 /// Splits a config line into words, honouring "double" and 'single' quotes.

@@ -194,3 +194,109 @@ fn functions_are_atomic_across_shards_and_shared_by_every_shard() {
         );
     }
 }
+
+/// Sends `args` on a fresh connection without waiting for the reply: the
+/// connection, to read it later.
+fn start(port: u16, args: &[&str]) -> RawConn {
+    let mut c = RawConn::connect(port);
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send_cmd(&args);
+    c
+}
+
+/// Polls until `conn` answers PING with `-BUSY` (the script is past the
+/// threshold); bounded.
+fn wait_busy(conn: &mut RawConn) -> String {
+    for _ in 0..200 {
+        let r = s(&conn.cmd(&["PING"]));
+        if r.starts_with("-BUSY") {
+            return r;
+        }
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the script never became busy");
+}
+
+/// Past `busy-reply-threshold` a script yields to its shard now and then:
+/// clients on every shard are answered -BUSY, SCRIPT KILL and FUNCTION KILL
+/// stop a script that has not written (even one that pcalls in a loop),
+/// FUNCTION STATS shows it, and a script that wrote cannot be killed.
+#[test]
+fn busy_scripts_answer_busy_and_can_be_killed() {
+    let srv = start_corekv(2);
+    let mut admin = RawConn::connect(srv.port);
+    assert_eq!(
+        s(&admin.cmd(&["CONFIG", "SET", "lua-time-limit", "20"])),
+        "+OK\r\n"
+    );
+    // Several clients: the kernel spreads them over both shards, so some
+    // share the script's shard.
+    let mut others: Vec<RawConn> = (0..6).map(|_| RawConn::connect(srv.port)).collect();
+    assert_eq!(
+        s(&admin.cmd(&["SCRIPT", "KILL"])),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+    let looping =
+        "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end";
+    let mut runner = start(srv.port, &["EVAL", looping, "0"]);
+    let busy = wait_busy(&mut admin);
+    assert_eq!(
+        busy,
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    for c in &mut others {
+        assert!(s(&c.cmd(&["GET", "k"])).starts_with("-BUSY"));
+    }
+    assert!(s(&admin.cmd(&["FUNCTION", "KILL"])).starts_with("-BUSY"));
+    assert!(s(&admin.cmd(&["SHUTDOWN"])).starts_with("-BUSY"));
+    assert_eq!(s(&admin.cmd(&["SCRIPT", "KILL"])), "+OK\r\n");
+    let r = s(&runner.read_reply());
+    assert!(
+        r.starts_with("-ERR Script killed by user with SCRIPT KILL..."),
+        "{r}"
+    );
+    for c in &mut others {
+        assert_eq!(s(&c.cmd(&["PING"])), "+PONG\r\n");
+    }
+
+    // A function: FUNCTION STATS shows it; SCRIPT KILL is the wrong kill.
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(s(&admin.cmd(&["FUNCTION", "LOAD", lib])), "$4\r\nspin\r\n");
+    let mut runner = start(srv.port, &["FCALL", "spin", "0"]);
+    wait_busy(&mut admin);
+    let stats = s(&admin.cmd(&["FUNCTION", "STATS"]));
+    assert!(
+        stats.contains("$4\r\nspin\r\n$7\r\ncommand\r\n*3\r\n$5\r\nFCALL\r\n"),
+        "{stats}"
+    );
+    assert!(s(&admin.cmd(&["SCRIPT", "KILL"])).starts_with("-BUSY"));
+    assert_eq!(s(&admin.cmd(&["FUNCTION", "KILL"])), "+OK\r\n");
+    assert!(s(&runner.read_reply()).contains("killed by user"));
+
+    // A script busy inside a C call (a sort comparator) cannot be paused
+    // there, and still finishes correctly.
+    let sorting = "local t = {} for i = 1, 300 do t[i] = (i * 7919) % 300 end \
+        table.sort(t, function(a, b) for _ = 1, 3000 do end return a < b end) \
+        return {t[1], t[300]}";
+    assert_eq!(
+        s(&admin.cmd(&["EVAL", sorting, "0"])),
+        "*2\r\n:0\r\n:299\r\n"
+    );
+
+    // Once it has written, it runs to the end: only SHUTDOWN NOSAVE stops it.
+    let mut runner = start(
+        srv.port,
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'y') while true do end",
+            "1",
+            "x",
+        ],
+    );
+    wait_busy(&mut admin);
+    assert!(s(&admin.cmd(&["SCRIPT", "KILL"])).starts_with("-UNKILLABLE Sorry the script"));
+    admin.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    let mut srv = srv;
+    assert_eq!(srv.wait_exit(std::time::Duration::from_secs(10)), Some(0));
+    assert!(runner.closed_by_peer());
+}

@@ -515,6 +515,14 @@ fn route_spec(c: &Client, spec: &'static CommandSpec, argv: &[Bytes]) -> Result<
     {
         return Err(CmdError::Static(crate::shard::persist::LOADING));
     }
+    // A busy script: other clients may send only what runs meanwhile (the
+    // script's own calls run inside its transaction, `exec_tx`).
+    if let Some(busy) = crate::shard::script::busy_error()
+        && !spec.has(flag::ALLOW_BUSY)
+        && c.exec_tx.is_none()
+    {
+        return Err(CmdError::Static(busy));
+    }
     // The atomic first: the name compare stays off the path of every command.
     if c.shard.globals.persist.refuses_writes() && (spec.has(flag::WRITE) || spec.name == "ping") {
         return Err(CmdError::Static(crate::shard::persist::MISCONF));

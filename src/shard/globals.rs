@@ -147,6 +147,7 @@ fn apply_live_settings(config: &Config) {
     super::tracking::set_max_keys(config.get_u64("tracking-table-max-keys"));
     crate::store::rdb::set_compression(config.get("rdbcompression") != "no");
     super::persist::set_stop_writes_on_error(config);
+    super::script::set_threshold_ms(config.get("busy-reply-threshold").parse().unwrap_or(5000));
 }
 
 /// 40 hex digits, as Redis's run_id.

@@ -17,6 +17,7 @@ pub mod locks;
 pub mod monitor;
 pub mod persist;
 pub mod pubsub;
+pub mod script;
 pub mod slot;
 pub mod tracking;
 pub mod tx;

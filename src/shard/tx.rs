@@ -227,6 +227,12 @@ impl Drop for Tx {
         let shard = self.shard.clone();
         let id = self.id;
         super::journal::close(id);
+        // Dropped because the executor is going away (SHUTDOWN NOSAVE in
+        // the middle of a script): there is nothing left to release, and
+        // no executor to spawn on.
+        if shard.globals.shutting_down() {
+            return;
+        }
         let shards = std::mem::take(&mut self.shards);
         glommio::spawn_local(async move {
             for s in shards {

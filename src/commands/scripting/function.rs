@@ -14,7 +14,7 @@ use crate::dispatch::args::eq_ic;
 use crate::dispatch::table::ks::*;
 use crate::dispatch::table::{acl, flag};
 use crate::shard::functions::{self as registry, Library, Policy};
-use crate::shard::journal;
+use crate::shard::{journal, script};
 
 const FCALL_FLAGS: u32 =
     flag::NOSCRIPT | flag::SKIP_MONITOR | flag::NO_MANDATORY_KEYS | flag::STALE;
@@ -142,6 +142,7 @@ async fn call(c: &mut Client, argv: &[Bytes], ro: bool) -> CmdResult {
         Invocation {
             f,
             name: &info.name,
+            argv,
             function: true,
             flags: info.flags,
             ro,
@@ -323,11 +324,26 @@ conn_fn!(function_restore, |c, argv| {
 });
 
 conn_fn!(function_stats, |c, _argv| {
+    let running = script::running_function().map_err(CmdError::Static)?;
     let (libs, funcs) = registry::counts();
     let mut r = c.reply();
     r.map(2);
     r.bulk(b"running_script");
-    r.null();
+    match running {
+        None => r.null(),
+        Some((name, argv, ms)) => {
+            r.map(3);
+            r.bulk(b"name");
+            r.bulk(name.as_bytes());
+            r.bulk(b"command");
+            r.array(argv.len());
+            for a in &argv {
+                r.bulk(a);
+            }
+            r.bulk(b"duration_ms");
+            r.int(ms as i64);
+        }
+    }
     r.bulk(b"engines");
     r.map(1);
     r.bulk(registry::ENGINE.as_bytes());
@@ -339,12 +355,10 @@ conn_fn!(function_stats, |c, _argv| {
     Ok(())
 });
 
-conn_fn!(function_kill, |_c, _argv| {
-    // A function holds every shard until it ends, so none is running when
-    // another client's command gets here.
-    Err(CmdError::Static(
-        "NOTBUSY No scripts in execution right now.",
-    ))
+conn_fn!(function_kill, |c, _argv| {
+    script::kill(script::Kind::Function).map_err(CmdError::Static)?;
+    c.reply().ok();
+    Ok(())
 });
 
 conn_fn!(function_help, |c, _argv| {

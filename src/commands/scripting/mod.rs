@@ -26,6 +26,7 @@ use crate::dispatch::table::{acl, flag};
 use crate::protocol::Proto;
 use crate::shard::functions::flag as sflag;
 use crate::shard::locks::LockSet;
+use crate::shard::script;
 
 const EVAL_FLAGS: u32 = flag::NOSCRIPT
     | flag::SKIP_MONITOR
@@ -192,6 +193,7 @@ async fn run(c: &mut Client, argv: &[Bytes], by_sha: bool, ro: bool) -> CmdResul
         Invocation {
             f,
             name: &sha,
+            argv,
             function: false,
             flags,
             ro,
@@ -223,6 +225,8 @@ struct Invocation<'a> {
     f: mlua::Function,
     /// The script's SHA1 or the function's name (for error texts).
     name: &'a str,
+    /// The command that runs it (FUNCTION STATS).
+    argv: &'a [Bytes],
     /// A function gets its keys and arguments as parameters, a script as
     /// the globals KEYS and ARGV.
     function: bool,
@@ -263,11 +267,18 @@ async fn invoke(c: &mut Client, lua: &vm::Vm, inv: Invocation<'_>) -> CmdResult 
     let outer = c.exec_tx.replace(tx.id);
     // KEYS and ARGV are the interpreter's globals: set only once this script
     // holds every shard, so no other script runs until it ends.
+    let kind = if inv.function {
+        script::Kind::Function
+    } else {
+        script::Kind::Eval
+    };
+    script::begin(kind, inv.name, inv.argv, c.replaying);
     let start = if inv.function {
         lua.start_fn.call::<mlua::Thread>((inv.f, keys, args))
     } else {
         lua.start.call::<mlua::Thread>((inv.f, keys, args))
     };
+    let start = start.and_then(|co| lua.hook_script(&co).map(|_| co));
     let result = match start {
         Ok(co) => {
             lua.resp.set(2);
@@ -283,6 +294,7 @@ async fn invoke(c: &mut Client, lua: &vm::Vm, inv: Invocation<'_>) -> CmdResult 
         }
         Err(e) => Err(CmdError::Msg(format!("ERR {e}"))),
     };
+    script::end();
     c.exec_tx = outer;
     tx.release().await;
     result
@@ -337,6 +349,11 @@ async fn drive(
                     return Ok(());
                 }
                 resume = vec![v];
+            }
+            "tick" => {
+                // The script is busy: the shard's other work gets a turn
+                // (its clients are answered -BUSY), then the script goes on.
+                crate::shard::yield_now().await;
             }
             "done" => {
                 let v = out.next().unwrap_or(Value::Nil);
@@ -411,6 +428,9 @@ async fn call(
         return fail("-ERR Write commands are not allowed from read-only scripts.");
     }
     *reads |= call.spec().has(flag::READONLY);
+    if call.spec().has(flag::WRITE) {
+        script::wrote();
+    }
     let saved = c.proto;
     c.proto = if lua.resp.get() == 3 {
         Proto::Resp3
@@ -465,12 +485,10 @@ conn_fn!(script_flush, |c, argv| {
     Ok(())
 });
 
-conn_fn!(script_kill, |_c, _argv| {
-    // A script holds every shard until it ends, so none is running when
-    // another client's command gets here.
-    Err(CmdError::Static(
-        "NOTBUSY No scripts in execution right now.",
-    ))
+conn_fn!(script_kill, |c, _argv| {
+    script::kill(script::Kind::Eval).map_err(CmdError::Static)?;
+    c.reply().ok();
+    Ok(())
 });
 
 conn_fn!(script_help, |c, _argv| {

@@ -19,6 +19,13 @@ local sbyte = string.byte
 -- sends NESTED; the host answers RAISE, err when the call failed and must
 -- raise.
 local CALL, NESTED, RAISE = host.marker, {}, {}
+-- The script hook paused a busy script (a yield without values); a nested
+-- coroutine's pause goes up as TICK, and the host gets 'tick'.
+local TICK = {}
+
+local function paused(r)
+    return r[2] == TICK or (r.n == 1 and host.take_tick())
+end
 
 local function pack(...)
     return { n = select('#', ...), ... }
@@ -58,13 +65,20 @@ end
 -- Resumes co; yields of the host's marker go up to the host and back.
 local function resume_through(co, ...)
     local r = pack(co_resume(co, ...))
-    while r[1] and co_status(co) == 'suspended' and (r[2] == CALL or r[2] == NESTED) do
-        local direct = r[2] == CALL
-        local rep = pack(co_yield(NESTED, unpack(r, 3, r.n)))
-        if direct and rep[1] == RAISE then
-            return { n = 2, false, rep[2] }
+    while r[1] and co_status(co) == 'suspended' do
+        if paused(r) then
+            co_yield(TICK)
+            r = pack(co_resume(co))
+        elseif r[2] == CALL or r[2] == NESTED then
+            local direct = r[2] == CALL
+            local rep = pack(co_yield(NESTED, unpack(r, 3, r.n)))
+            if direct and rep[1] == RAISE then
+                return { n = 2, false, rep[2] }
+            end
+            r = pack(co_resume(co, unpack(rep, 1, rep.n)))
+        else
+            break
         end
-        r = pack(co_resume(co, unpack(rep, 1, rep.n)))
     end
     if not r[1] then
         r[2] = normalize(co, r[2])
@@ -72,9 +86,17 @@ local function resume_through(co, ...)
     return r
 end
 
+-- SCRIPT KILL's error is not the script's to catch.
+local function unless_killed(r)
+    if not r[1] and host.killed() then
+        error(r[2], 0)
+    end
+    return r
+end
+
 local function ypcall(f, ...)
     local co = co_create(function(...) return f(...) end)
-    local r = resume_through(co, ...)
+    local r = unless_killed(resume_through(co, ...))
     if r[1] then
         return true, unpack(r, 2, r.n)
     end
@@ -91,7 +113,7 @@ end
 
 local function yxpcall(f, handler)
     local co = co_create(function() return f() end)
-    local r = resume_through(co)
+    local r = unless_killed(resume_through(co))
     if r[1] then
         return true, unpack(r, 2, r.n)
     end
@@ -104,7 +126,7 @@ local coroutine_api = {
     yield = co_yield,
     running = coroutine.running,
     resume = function(co, ...)
-        local r = resume_through(co, ...)
+        local r = unless_killed(resume_through(co, ...))
         return unpack(r, 1, r.n)
     end,
     wrap = function(f)
@@ -316,6 +338,9 @@ local function step(co, ...)
     end
     if r[2] == CALL or r[2] == NESTED then
         return 'call', r[2] == NESTED, unpack(r, 3, r.n)
+    end
+    if paused(r) then
+        return 'tick'
     end
     return 'error', { err = 'ERR attempt to yield across metamethod/C-call boundary' }
 end

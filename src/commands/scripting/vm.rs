@@ -214,6 +214,14 @@ impl Vm {
                 Ok(registry::valid_name(&name.as_bytes()))
             })?,
         )?;
+        host.set(
+            "take_tick",
+            lua.create_function(|_, ()| Ok(TICKED.with(|t| t.replace(false))))?,
+        )?;
+        host.set(
+            "killed",
+            lua.create_function(|_, ()| Ok(crate::shard::script::killed()))?,
+        )?;
         host.set("version", crate::commands::server::REDIS_VERSION)?;
         host.set("version_num", version_num())?;
         host.set("bit", super::bit::library(&lua)?)?;
@@ -267,6 +275,22 @@ impl Vm {
                 .set_name("@corekv")
                 .set_mode(ChunkMode::Text)
                 .call(host)?;
+        let probe = lua.create_thread(lua.create_function(|_, ()| Ok(()))?)?;
+        // SAFETY: the one argument pushed is the fresh thread `probe`, which
+        // `check_head` only inspects and leaves as it was; nothing is left
+        // on the stack.
+        let ok = unsafe {
+            lua.exec_raw::<bool>(probe, |l| {
+                let t = mlua::ffi::lua_tothread(l, -1);
+                let ok = !t.is_null() && check_head(t);
+                mlua::ffi::lua_settop(l, 0);
+                mlua::ffi::lua_pushboolean(l, ok as std::ffi::c_int);
+            })?
+        };
+        HEAD_OK.with(|h| h.set(ok));
+        if !ok {
+            log::warn!("Lua's state layout is not the one expected: busy scripts will not yield");
+        }
         // What the prelude captured is all scripts get of these.
         let globals = lua.globals();
         for name in ["debug", "print", "dofile", "loadfile", "setfenv", "getfenv"] {
@@ -371,6 +395,27 @@ impl Vm {
         Ok((lib, callbacks))
     }
 
+    /// Puts the script hook on a script's coroutine (the coroutines it
+    /// creates inherit it).
+    pub fn hook_script(&self, co: &mlua::Thread) -> mlua::Result<()> {
+        // SAFETY: the one argument pushed is the thread `co`; the hook is
+        // `script_hook`; nothing is left on the stack.
+        unsafe {
+            self.lua.exec_raw::<()>(co.clone(), |l| {
+                let t = mlua::ffi::lua_tothread(l, -1);
+                if !t.is_null() {
+                    mlua::ffi::lua_sethook(
+                        t,
+                        Some(script_hook),
+                        mlua::ffi::LUA_MASKCOUNT,
+                        HOOK_EVERY,
+                    );
+                }
+                mlua::ffi::lua_settop(l, 0);
+            })
+        }
+    }
+
     /// Remembers the callbacks of a library this thread just compiled.
     pub fn keep_library(&self, lib: &Arc<Library>, callbacks: Vec<Function>) {
         self.libs.borrow_mut().insert(
@@ -456,6 +501,145 @@ unsafe extern "C-unwind" fn load_hook(l: *mut mlua::lua_State, _ar: *mut mlua::f
         ffi::lua_pushstring(l, c"ERR FUNCTION LOAD timeout".as_ptr());
         ffi::lua_setfield(l, -2, c"err".as_ptr());
         ffi::lua_error(l);
+    }
+}
+
+thread_local! {
+    /// The script hook paused the running coroutine (a yield with no
+    /// values): the prelude passes that up to the host instead of treating
+    /// it as the script's own `coroutine.yield()`.
+    static TICKED: Cell<bool> = const { Cell::new(false) };
+    /// [`StateHead`] matches this build's Lua (checked once per thread).
+    static HEAD_OK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Instructions between two runs of the script hook (Redis's count).
+const HOOK_EVERY: std::ffi::c_int = 100_000;
+
+/// The head of Lua 5.1.5's `struct lua_State` (`lstate.h`, the vendored
+/// Lua that `mlua` builds), up to the hook counters. The script hook reads
+/// `n_ccalls` and `base_ccalls` from it: Lua refuses (with an error in the
+/// script) a yield made while a C function or metamethod is between the
+/// coroutine's base and the running code, so the hook only pauses a script
+/// when they are equal. [`check_head`] verifies the layout against the
+/// public API before any hook relies on it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct StateHead {
+    next: *mut std::ffi::c_void,
+    tt: u8,
+    marked: u8,
+    status: u8,
+    top: *mut u8,
+    base: *mut u8,
+    l_g: *mut std::ffi::c_void,
+    ci: *mut std::ffi::c_void,
+    savedpc: *const std::ffi::c_void,
+    stack_last: *mut u8,
+    stack: *mut u8,
+    end_ci: *mut std::ffi::c_void,
+    base_ci: *mut std::ffi::c_void,
+    stacksize: std::ffi::c_int,
+    size_ci: std::ffi::c_int,
+    n_ccalls: u16,
+    base_ccalls: u16,
+    hookmask: u8,
+    allowhook: u8,
+    basehookcount: std::ffi::c_int,
+    hookcount: std::ffi::c_int,
+}
+
+/// A copy of `l`'s head.
+///
+/// # Safety
+/// `l` is a live Lua 5.1 state whose layout [`check_head`] confirmed (or
+/// which it is checking), on this thread.
+unsafe fn head(l: *mut mlua::lua_State) -> StateHead {
+    // SAFETY: by the contract above the first bytes of `*l` are a
+    // `StateHead`; it is read by value, so no reference outlives the read
+    // while Lua goes on changing the state.
+    unsafe { std::ptr::read(l as *const StateHead) }
+}
+
+unsafe extern "C-unwind" fn noop_hook(_l: *mut mlua::lua_State, _ar: *mut mlua::ffi::lua_Debug) {}
+
+/// Whether [`StateHead`] is this Lua's layout: every field the API also
+/// reports (status, stack top, hook mask and count, stack size) must agree
+/// on a fresh thread `l`, whose C-call counters start at 0.
+///
+/// # Safety
+/// `l` is a fresh thread of this thread's Lua state, not running.
+unsafe fn check_head(l: *mut mlua::lua_State) -> bool {
+    use mlua::ffi;
+    const TVALUE: isize = 16;
+    if std::mem::size_of::<usize>() != 8 {
+        return false;
+    }
+    // SAFETY: `l` is a valid state; each `head` read is a plain copy taken
+    // between API calls, and the checks leave the thread as it was.
+    unsafe {
+        let h = head(l);
+        let fresh = h.status == 0
+            && ffi::lua_status(l) == 0
+            && h.n_ccalls == 0
+            && h.base_ccalls == 0
+            && h.hookmask as i32 == ffi::lua_gethookmask(l)
+            && !h.stack.is_null()
+            && h.stack_last.offset_from(h.stack) / TVALUE == (h.stacksize - 6) as isize;
+        if !fresh || ffi::lua_checkstack(l, 3) == 0 {
+            return false;
+        }
+        let before = ffi::lua_gettop(l);
+        let top0 = head(l).top.offset_from(head(l).base);
+        ffi::lua_pushnil(l);
+        ffi::lua_pushnil(l);
+        ffi::lua_pushnil(l);
+        let grew = head(l).top.offset_from(head(l).base) - top0 == 3 * TVALUE
+            && ffi::lua_gettop(l) == before + 3;
+        ffi::lua_settop(l, before);
+        ffi::lua_sethook(l, Some(noop_hook), ffi::LUA_MASKCOUNT, 4321);
+        let h = head(l);
+        let hooked = h.hookmask as i32 == ffi::LUA_MASKCOUNT
+            && h.basehookcount == 4321
+            && ffi::lua_gethookcount(l) == 4321;
+        ffi::lua_sethook(l, None, 0, 0);
+        grew && hooked && head(l).hookmask == 0
+    }
+}
+
+/// The hook of a running script (EVAL or a function), every
+/// [`HOOK_EVERY`] instructions: stops a killed script with Redis's error
+/// (from then on at every line, so a pcall cannot keep it alive), and once
+/// the script is busy pauses it (a yield the host turns into a turn for the
+/// shard's other work, whose clients are answered `-BUSY`).
+///
+/// # Safety
+/// Called by Lua with a valid state, as a hook.
+unsafe extern "C-unwind" fn script_hook(l: *mut mlua::lua_State, _ar: *mut mlua::ffi::lua_Debug) {
+    use crate::shard::script;
+    use mlua::ffi;
+    // SAFETY: `l` is the running state. Raising an error from a hook is
+    // allowed; so is yielding from a count or line hook of a Lua function
+    // when no C call is in between (`n_ccalls == base_ccalls`, read from
+    // the head whose layout this thread checked).
+    unsafe {
+        if script::killed() {
+            ffi::lua_sethook(l, Some(script_hook), ffi::LUA_MASKLINE, 0);
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return;
+            }
+            ffi::lua_createtable(l, 0, 1);
+            ffi::lua_pushstring(l, c"ERR Script killed by user with SCRIPT KILL...".as_ptr());
+            ffi::lua_setfield(l, -2, c"err".as_ptr());
+            ffi::lua_error(l);
+        }
+        if script::past_threshold() && HEAD_OK.with(Cell::get) {
+            let h = head(l);
+            if h.n_ccalls == h.base_ccalls {
+                TICKED.with(|t| t.set(true));
+                ffi::lua_yield(l, 0);
+            }
+        }
     }
 }
 
@@ -638,6 +822,13 @@ mod tests {
         let mut s = Lrand48::seed(0);
         let mut t = Lrand48::seed(0);
         assert_eq!(s.next(), t.next());
+    }
+
+    #[test]
+    fn lua_state_head_matches_this_lua() {
+        // Busy scripts pause only when this holds (see `StateHead`).
+        assert!(get().is_ok());
+        assert!(HEAD_OK.with(Cell::get));
     }
 
     #[test]

@@ -294,6 +294,12 @@ conn_fn!(shutdown, |c, argv| {
     if save && nosave {
         return Err(CmdError::Syntax);
     }
+    // A busy script: only SHUTDOWN NOSAVE goes ahead.
+    if let Some(busy) = crate::shard::script::busy_error()
+        && !nosave
+    {
+        return Err(CmdError::Static(busy));
+    }
     log::warn!("User requested shutdown...");
     let points =
         !crate::shard::persist::save_points(c.shard.globals.config().get("save")).is_empty();
