@@ -335,7 +335,17 @@ async fn drive(
             "call" => {
                 let nested = matches!(out.next(), Some(Value::Boolean(true)));
                 let raise = matches!(out.next(), Some(Value::Boolean(true)));
-                let (is_err, v) = call(c, lua, tx, out.collect(), read_only, reads).await;
+                // The call's arguments: `[1..=n]`.
+                let args = match out.next() {
+                    Some(Value::Table(t)) => {
+                        let n = t.raw_get::<i64>("n").unwrap_or(0);
+                        (1..=n)
+                            .map(|i| t.raw_get::<Value>(i).unwrap_or(Value::Nil))
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let (is_err, v) = call(c, lua, tx, args, read_only, reads).await;
                 if is_err && raise {
                     if nested {
                         resume = vec![lua.raise.clone(), v];

@@ -15,10 +15,11 @@ local type, error, tostring, select, unpack, rawget, setmetatable, pairs, setfen
 local loadstring_raw = loadstring
 local sbyte = string.byte
 
--- A redis.call's yield carries CALL; a pcall or coroutine passing one up
--- sends NESTED; the host answers RAISE, err when the call failed and must
--- raise.
-local CALL, NESTED, RAISE = host.marker, {}, {}
+-- A redis.call yields a table of its arguments, {n=, ...} (there may be
+-- 8,000 of them), and host.take_call() then says whether it raises on
+-- error; a pcall or coroutine passing one up yields NESTED, raise, args;
+-- the host answers RAISE, err when the call failed and must raise.
+local NESTED, RAISE = {}, {}
 -- The script hook paused a busy script (a yield without values); a nested
 -- coroutine's pause goes up as TICK, and the host gets 'tick'.
 local TICK = {}
@@ -35,8 +36,17 @@ local function ro_error()
     error('Attempt to modify a readonly table', 2)
 end
 
+-- Every read-only view made here, by identity: the sandbox's setmetatable
+-- and rawset refuse them, as Redis's read-only tables refuse both.
+local protected = setmetatable({}, { __mode = 'k' })
+-- What getmetatable answers for a read-only view.
+local locked_mt = setmetatable({}, { __index = {}, __newindex = ro_error, __metatable = false })
+protected[locked_mt] = true
+
 local function readonly(t)
-    return setmetatable({}, { __index = t, __newindex = ro_error, __metatable = false })
+    local v = setmetatable({}, { __index = t, __newindex = ro_error, __metatable = locked_mt })
+    protected[v] = true
+    return v
 end
 
 -- Where an error happened: the innermost frame of the script's own code.
@@ -66,18 +76,27 @@ end
 local function resume_through(co, ...)
     local r = pack(co_resume(co, ...))
     while r[1] and co_status(co) == 'suspended' do
+        -- A pause is told first: a pause of this coroutine itself, taken
+        -- between an inner call's yield and here, must leave the call's
+        -- flag for this code to take when it resumes.
         if paused(r) then
             co_yield(TICK)
             r = pack(co_resume(co))
-        elseif r[2] == CALL or r[2] == NESTED then
-            local direct = r[2] == CALL
-            local rep = pack(co_yield(NESTED, unpack(r, 3, r.n)))
-            if direct and rep[1] == RAISE then
-                return { n = 2, false, rep[2] }
+        else
+            local raise = host.take_call()
+            if raise == nil and r[2] ~= NESTED then
+                break
+            end
+            local rep
+            if raise ~= nil then
+                rep = pack(co_yield(NESTED, raise, r[2]))
+                if rep[1] == RAISE then
+                    return { n = 2, false, rep[2] }
+                end
+            else
+                rep = pack(co_yield(NESTED, r[3], r[4]))
             end
             r = pack(co_resume(co, unpack(rep, 1, rep.n)))
-        else
-            break
         end
     end
     if not r[1] then
@@ -270,7 +289,7 @@ local real = {
 -- A read-only table whose missing names are errors; `lookup(k)` finds
 -- what it holds.
 local function guarded(lookup)
-    return setmetatable({}, {
+    local v = setmetatable({}, {
         __index = function(_, k)
             local v = lookup(k)
             if v == nil then
@@ -279,13 +298,21 @@ local function guarded(lookup)
             return v
         end,
         __newindex = ro_error,
-        __metatable = false,
+        __metatable = locked_mt,
     })
+    protected[v] = true
+    return v
 end
 
 local function strict(t)
     return guarded(function(k) return t[k] end)
 end
+
+-- setmetatable, getmetatable and rawset as Redis's read-only tables make
+-- them: a view cannot be changed, and a string's metatable is a view whose
+-- __index is the scripts' `string`.
+local string_mt = readonly({ __index = real.string })
+real.setmetatable, real.getmetatable, real.rawset = host.sandbox(protected, string_mt)
 
 local env = strict(real)
 real._G = env
@@ -336,11 +363,15 @@ local function step(co, ...)
     if co_status(co) == 'dead' then
         return 'done', r[2]
     end
-    if r[2] == CALL or r[2] == NESTED then
-        return 'call', r[2] == NESTED, unpack(r, 3, r.n)
-    end
     if paused(r) then
         return 'tick'
+    end
+    local raise = host.take_call()
+    if raise ~= nil then
+        return 'call', false, raise, r[2]
+    end
+    if r[2] == NESTED then
+        return 'call', true, r[3], r[4]
     end
     return 'error', { err = 'ERR attempt to yield across metamethod/C-call boundary' }
 end

@@ -240,6 +240,27 @@ impl Vm {
             })?,
         )?;
         host.set(
+            "sandbox",
+            lua.create_function(|lua, (protected, string_mt): (Table, Table)| {
+                // SAFETY: each closure is made from the two values pushed
+                // here as its upvalues (`lua_pushvalue` copies them for the
+                // next); the three closures are what is left on the stack,
+                // the results `exec_raw` reads back.
+                unsafe {
+                    lua.exec_raw::<(Function, Function, Function)>((protected, string_mt), |l| {
+                        use mlua::ffi;
+                        for f in [sandbox_setmetatable, sandbox_getmetatable, sandbox_rawset] {
+                            ffi::lua_pushvalue(l, 1);
+                            ffi::lua_pushvalue(l, 2);
+                            ffi::lua_pushcclosure(l, f, 2);
+                        }
+                        ffi::lua_remove(l, 1);
+                        ffi::lua_remove(l, 1);
+                    })
+                }
+            })?,
+        )?;
+        host.set(
             "errmsg",
             lua.create_function(|_, v: Value| {
                 Ok(match v {
@@ -249,8 +270,13 @@ impl Vm {
             })?,
         )?;
         host.set(
-            "marker",
-            Value::LightUserData(mlua::LightUserData(marker())),
+            "take_call",
+            lua.create_function(|_, ()| {
+                Ok(match CALLED.with(|c| c.replace(0)) {
+                    0 => None,
+                    k => Some(k == 1),
+                })
+            })?,
         )?;
         // SAFETY: `yield_call` and `yield_pcall` are C functions that follow
         // the Lua C API: they touch only their own stack and end by yielding.
@@ -679,32 +705,39 @@ fn error_message(e: &mlua::Error) -> String {
     }
 }
 
-static MARKER: u8 = 0;
-
-/// The light userdata that tags a `redis.call` yield.
-fn marker() -> *mut std::ffi::c_void {
-    &MARKER as *const u8 as *mut std::ffi::c_void
+thread_local! {
+    /// The yield the running coroutine just made is a `redis.call` (1) or
+    /// `redis.pcall` (2): read (and cleared) by the prelude's resumers,
+    /// which so tell it from the script's own `coroutine.yield`.
+    static CALLED: Cell<u8> = const { Cell::new(0) };
 }
 
-/// `redis.call(...)` / `redis.pcall(...)`: yields `marker, raise, ...` to
-/// the host; the host resumes with the reply, which becomes the result.
+/// `redis.call(...)` / `redis.pcall(...)`: yields one table of its
+/// arguments (`n` of them: a call may have 8,000, more than a resume can
+/// hand over one by one) and notes which it was in [`CALLED`]; the host
+/// resumes the script with the reply, which becomes the result.
 ///
 /// # Safety
 /// Called by Lua with a valid state, as a C function.
 unsafe extern "C-unwind" fn yield_with_flag(l: *mut mlua::lua_State, raise: bool) -> i32 {
     use mlua::ffi;
-    // SAFETY: `l` is the running state (Lua calls us); two slots are
-    // reserved before pushing, and yielding `gettop` values is how a C
-    // function yields in Lua 5.1.
+    CALLED.with(|c| c.set(if raise { 1 } else { 2 }));
+    // SAFETY: `l` is the running state (Lua calls us). A C function may
+    // push LUA_MINSTACK (20) values without asking: this pushes at most
+    // two at a time (the table, and one value or count being stored in
+    // it). Yielding the one value left is how a C function yields.
     unsafe {
-        if ffi::lua_checkstack(l, 2) == 0 {
-            return ffi::luaL_error(l, c"stack overflow".as_ptr());
+        let n = ffi::lua_gettop(l);
+        ffi::lua_createtable(l, n, 1);
+        for i in 1..=n {
+            ffi::lua_pushvalue(l, i);
+            ffi::lua_rawseti_(l, -2, i);
         }
-        ffi::lua_pushboolean(l, raise as i32);
+        ffi::lua_pushinteger(l, n as ffi::lua_Integer);
+        ffi::lua_setfield(l, -2, c"n".as_ptr());
         ffi::lua_insert(l, 1);
-        ffi::lua_pushlightuserdata(l, marker());
-        ffi::lua_insert(l, 1);
-        ffi::lua_yield(l, ffi::lua_gettop(l))
+        ffi::lua_settop(l, 1);
+        ffi::lua_yield(l, 1)
     }
 }
 
@@ -760,6 +793,109 @@ unsafe extern "C-unwind" fn checked_unpack(l: *mut mlua::lua_State) -> std::ffi:
             ffi::lua_rawgeti_(l, 1, k);
         }
         n as c_int
+    }
+}
+
+/// Whether the table at `idx` is one of the prelude's read-only views (the
+/// closure's first upvalue is their set).
+///
+/// # Safety
+/// `l` is the running state inside a sandbox closure; `idx` is absolute.
+unsafe fn is_protected(l: *mut mlua::lua_State, idx: std::ffi::c_int) -> bool {
+    use mlua::ffi;
+    // SAFETY: one slot is reserved; the set and the key are read with raw
+    // accesses, leaving the stack as it was.
+    unsafe {
+        if ffi::lua_checkstack(l, 2) == 0 {
+            return false;
+        }
+        ffi::lua_pushvalue(l, idx);
+        ffi::lua_rawget_(l, ffi::lua_upvalueindex(1));
+        let p = ffi::lua_toboolean(l, -1) != 0;
+        ffi::lua_settop(l, -2);
+        p
+    }
+}
+
+/// Raises Redis's read-only error without a position (Redis raises it from
+/// inside the C API, where Lua has no line to give).
+///
+/// # Safety
+/// `l` is the running state.
+unsafe fn readonly_error(l: *mut mlua::lua_State) -> std::ffi::c_int {
+    // SAFETY: one value pushed, then raised.
+    unsafe {
+        mlua::ffi::lua_pushstring(l, c"Attempt to modify a readonly table".as_ptr());
+        mlua::ffi::lua_error(l)
+    }
+}
+
+/// The sandbox's `setmetatable`: Lua 5.1's, refusing read-only views.
+///
+/// # Safety
+/// Called by Lua with a valid state, as a C closure made by `host.sandbox`.
+unsafe extern "C-unwind" fn sandbox_setmetatable(l: *mut mlua::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: the stock function's checks on the given arguments, then the
+    // view check, then the stock body; stack use stays within LUA_MINSTACK.
+    unsafe {
+        let t = ffi::lua_type(l, 2);
+        ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+        if t != ffi::LUA_TNIL && t != ffi::LUA_TTABLE {
+            return ffi::luaL_argerror(l, 2, c"nil or table expected".as_ptr());
+        }
+        if is_protected(l, 1) {
+            return readonly_error(l);
+        }
+        if ffi::luaL_getmetafield_(l, 1, c"__metatable".as_ptr()) != 0 {
+            return ffi::luaL_error(l, c"cannot change a protected metatable".as_ptr());
+        }
+        ffi::lua_settop(l, 2);
+        ffi::lua_setmetatable(l, 1);
+        1
+    }
+}
+
+/// The sandbox's `getmetatable`: Lua 5.1's, but a string's metatable is a
+/// read-only view (the closure's second upvalue).
+///
+/// # Safety
+/// Called by Lua with a valid state, as a C closure made by `host.sandbox`.
+unsafe extern "C-unwind" fn sandbox_getmetatable(l: *mut mlua::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: the stock function's body; at most two values pushed.
+    unsafe {
+        ffi::luaL_checkany(l, 1);
+        if ffi::lua_type(l, 1) == ffi::LUA_TSTRING {
+            ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
+            return 1;
+        }
+        if ffi::lua_getmetatable(l, 1) == 0 {
+            ffi::lua_pushnil(l);
+            return 1;
+        }
+        ffi::luaL_getmetafield_(l, 1, c"__metatable".as_ptr());
+        1
+    }
+}
+
+/// The sandbox's `rawset`: Lua 5.1's, refusing read-only views.
+///
+/// # Safety
+/// Called by Lua with a valid state, as a C closure made by `host.sandbox`.
+unsafe extern "C-unwind" fn sandbox_rawset(l: *mut mlua::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: the stock function's checks and body, with the view check.
+    unsafe {
+        ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+        ffi::luaL_checkany(l, 2);
+        ffi::luaL_checkany(l, 3);
+        if is_protected(l, 1) {
+            return readonly_error(l);
+        }
+        ffi::lua_settop(l, 3);
+        ffi::lua_rawset(l, 1);
+        1
     }
 }
 
