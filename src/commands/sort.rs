@@ -206,9 +206,11 @@ fn sort_values(
     let mut dontsort = o.dontsort;
     let mut alpha = o.alpha;
     let mut by = o.by.as_ref();
-    // A set's own order is arbitrary: sort it when storing, so the stored result
-    // does not depend on hash order (as Redis does).
-    if dontsort && is_set && o.store.is_some() {
+    // A set's own order is arbitrary: sort it when storing or for a script,
+    // so what is stored or replicated does not depend on hash order (as
+    // Redis does). While a script runs it holds every shard, so a SORT
+    // running then is the script's.
+    if dontsort && is_set && (o.store.is_some() || crate::shard::script::running()) {
         dontsort = false;
         alpha = true;
         by = None;

@@ -28,7 +28,7 @@ use crate::shard::locks::{LockKey, LockSet};
 use crate::shard::tx::Tx;
 use crate::shard::{Shard, ShardCmd};
 use crate::store::list::List;
-use crate::store::{Entry, Store, Value, now_ms};
+use crate::store::{Entry, Store, Value};
 
 /// One key of a command: its argument position, owner shard and key spec flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,7 +299,7 @@ fn run_fn(sh: &Shard, f: ShardFn, db: u8, proto: Proto, argv: &[Bytes]) -> Bytes
             shards: (sh.id, sh.nshards),
             stats: &sh.stats,
             db: db as usize,
-            now: now_ms(),
+            now: crate::shard::script::command_time(),
             reply: Reply::new(&mut out, proto),
         };
         if let Err(e) = f(&mut ex, &mut Args::new(&argv[1..])) {
@@ -462,7 +462,7 @@ async fn gather(
                 .map(|g| (g.db, g.key.clone(), g.fetch))
                 .collect();
             move |sh: &Shard| {
-                let now = now_ms();
+                let now = crate::shard::script::command_time();
                 let st = sh.store.borrow();
                 want.into_iter()
                     .map(|(db, k, copy)| {
@@ -491,7 +491,7 @@ async fn gather(
     }
     // Filling the scratch store is not an event.
     let _ = crate::store::notify::take_events();
-    let now = now_ms();
+    let now = crate::shard::script::command_time();
     crate::store::set_clock(now);
     let shard = c.shard.clone();
     let mut ex = Exec {

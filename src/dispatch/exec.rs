@@ -156,7 +156,7 @@ impl ShardCmd for CommandSpec {
     fn run(&self, shard: &Shard, db: u8, proto: Proto, argv: &[Bytes], out: &mut BytesMut) {
         {
             let mut store = shard.store.borrow_mut();
-            let now = crate::store::now_ms();
+            let now = crate::shard::script::command_time();
             crate::store::set_clock(now);
             let mut ex = Exec {
                 store: &mut store,

@@ -26,8 +26,24 @@ static KILL: AtomicBool = AtomicBool::new(false);
 static WROTE: AtomicBool = AtomicBool::new(false);
 /// Replayed from the AOF (Redis: sent by a master): never killed.
 static UNKILLABLE: AtomicBool = AtomicBool::new(false);
+/// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands.
+static DENY_DISABLED: AtomicBool = AtomicBool::new(false);
 /// `busy-reply-threshold` (alias `lua-time-limit`), in milliseconds.
 static THRESHOLD_MS: AtomicU64 = AtomicU64::new(5000);
+
+/// The script's start (unix ms; 0: none): the time its commands judge
+/// expiry by, as Redis freezes time for a script.
+static SNAPSHOT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The time a command judges expiry by: the running script's start, else
+/// now.
+#[inline]
+pub fn command_time() -> u64 {
+    match SNAPSHOT_MS.load(Relaxed) {
+        0 => crate::store::now_ms(),
+        t => t,
+    }
+}
 
 struct Running {
     name: String,
@@ -41,6 +57,15 @@ pub const BUSY_EVAL: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+pub fn set_deny_disabled(on: bool) {
+    DENY_DISABLED.store(on, Relaxed);
+}
+
+/// Whether scripts may call commands flagged `noscript` (a test hack).
+pub fn deny_disabled() -> bool {
+    DENY_DISABLED.load(Relaxed)
+}
 
 pub fn set_threshold_ms(ms: u64) {
     THRESHOLD_MS.store(ms, Relaxed);
@@ -60,12 +85,14 @@ pub fn begin(kind: Kind, name: &str, argv: &[Bytes], unkillable: bool) {
     WROTE.store(false, Relaxed);
     BUSY.store(false, Relaxed);
     UNKILLABLE.store(unkillable, Relaxed);
+    SNAPSHOT_MS.store(crate::store::now_ms(), Relaxed);
     RUNNING.store(kind as u8, Relaxed);
 }
 
 /// The script ended (before its locks go).
 pub fn end() {
     RUNNING.store(0, Relaxed);
+    SNAPSHOT_MS.store(0, Relaxed);
     BUSY.store(false, Relaxed);
     KILL.store(false, Relaxed);
     if let Ok(mut i) = INFO.lock() {
@@ -73,7 +100,12 @@ pub fn end() {
     }
 }
 
-fn running() -> Option<Kind> {
+/// Whether a script is running (so a keyed command running now is its).
+pub fn running() -> bool {
+    RUNNING.load(Relaxed) != 0
+}
+
+fn running_kind() -> Option<Kind> {
     match RUNNING.load(Relaxed) {
         1 => Some(Kind::Eval),
         2 => Some(Kind::Function),
@@ -88,7 +120,7 @@ pub fn busy_error() -> Option<&'static str> {
     if !BUSY.load(Relaxed) {
         return None;
     }
-    Some(match running() {
+    Some(match running_kind() {
         Some(Kind::Function) => BUSY_FUNCTION,
         _ => BUSY_EVAL,
     })
@@ -105,7 +137,7 @@ pub fn past_threshold() -> bool {
         .ok()
         .and_then(|i| i.as_ref().map(|r| r.started.elapsed()))
         .is_some_and(|d| d.as_millis() as u64 >= THRESHOLD_MS.load(Relaxed));
-    if late && running().is_some() {
+    if late && running_kind().is_some() {
         BUSY.store(true, Relaxed);
     }
     late
@@ -125,7 +157,7 @@ pub fn wrote() {
 /// SCRIPT KILL (`kind` Eval) or FUNCTION KILL (`kind` Function): the reply's
 /// error, as Redis's `scriptKill`.
 pub fn kill(kind: Kind) -> Result<(), &'static str> {
-    let Some(running) = running() else {
+    let Some(running) = running_kind() else {
         return Err("NOTBUSY No scripts in execution right now.");
     };
     if UNKILLABLE.load(Relaxed) {
@@ -154,7 +186,7 @@ pub type RunningFunction = (String, Vec<Bytes>, u64);
 /// FUNCTION STATS's `running_script`, or the error FUNCTION STATS answers
 /// while an EVAL runs.
 pub fn running_function() -> Result<Option<RunningFunction>, &'static str> {
-    match running() {
+    match running_kind() {
         None => Ok(None),
         Some(Kind::Eval) => Err(BUSY_EVAL),
         Some(Kind::Function) => Ok(INFO.lock().ok().and_then(|i| {

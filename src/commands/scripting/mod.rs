@@ -265,6 +265,9 @@ async fn invoke(c: &mut Client, lua: &vm::Vm, inv: Invocation<'_>) -> CmdResult 
     let parts = (0..c.shard.nshards).map(|s| (s, LockSet::Global)).collect();
     let tx = c.tx(parts).await;
     let outer = c.exec_tx.replace(tx.id);
+    // A SELECT inside the script is the script's own (Redis runs it on a
+    // client of its own).
+    let db = c.db;
     // KEYS and ARGV are the interpreter's globals: set only once this script
     // holds every shard, so no other script runs until it ends.
     let kind = if inv.function {
@@ -295,6 +298,7 @@ async fn invoke(c: &mut Client, lua: &vm::Vm, inv: Invocation<'_>) -> CmdResult 
         Err(e) => Err(CmdError::Msg(format!("ERR {e}"))),
     };
     script::end();
+    c.db = db;
     c.exec_tx = outer;
     tx.release().await;
     result

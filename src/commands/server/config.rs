@@ -142,6 +142,12 @@ conn_fn!(debug, |c, argv| {
             g.active_expire.store(on, Ordering::Relaxed);
         }
         c.reply().ok();
+    } else if eq_ic(&argv[1], "PROTOCOL") && argv.len() == 3 {
+        debug_protocol(c, &argv[2])?;
+    } else if eq_ic(&argv[1], "SET-DISABLE-DENY-SCRIPTS") && argv.len() == 3 {
+        let on = crate::protocol::parse_i64(&argv[2]).is_some_and(|n| n != 0);
+        crate::shard::script::set_deny_disabled(on);
+        c.reply().ok();
     } else if eq_ic(&argv[1], "DIGEST") && argv.len() == 2 {
         use crate::store::digest::{self, Digest};
         let parts = crate::dispatch::coord::on_all_shards(&c.shard, |sh| {
@@ -231,6 +237,12 @@ conn_fn!(debug, |c, argv| {
                 "    default.",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type. <type> can be: string,",
+                "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                "    true, false.",
+                "SET-DISABLE-DENY-SCRIPTS <0|1>",
+                "    Enable scripts to call commands flagged noscript (for tests).",
                 "OBJECT <key>",
                 "    Show low level info about the key and associated value.",
                 "DIGEST",
@@ -255,6 +267,77 @@ conn_fn!(debug, |c, argv| {
     }
     Ok(())
 });
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP3 type (as RESP2 shows it
+/// to a RESP2 client), for clients' and scripts' parsers.
+fn debug_protocol(c: &mut Client, name: &[u8]) -> Result<(), CmdError> {
+    use bytes::BufMut;
+    let resp3 = c.proto == crate::protocol::Proto::Resp3;
+    let is = |n: &str| eq_ic(name, n);
+    if is("push") && !resp3 {
+        return Err(CmdError::Static(
+            "ERR RESP2 is not supported by this command",
+        ));
+    }
+    let mut r = c.reply();
+    if is("string") {
+        r.bulk(b"Hello World");
+    } else if is("integer") {
+        r.int(12345);
+    } else if is("double") {
+        r.double(3.141);
+    } else if is("bignum") {
+        const BIG: &[u8] = b"1234567999999999999999999999999999999";
+        if resp3 {
+            let b = r.buf_mut();
+            b.put_u8(b'(');
+            b.put_slice(BIG);
+            b.put_slice(b"\r\n");
+        } else {
+            r.bulk(BIG);
+        }
+    } else if is("null") {
+        r.null();
+    } else if is("array") || is("set") {
+        if is("set") {
+            r.set(3)
+        } else {
+            r.array(3)
+        }
+        for j in 0..3 {
+            r.int(j);
+        }
+    } else if is("map") {
+        r.map(3);
+        for j in 0..3 {
+            r.int(j);
+            r.boolean(j == 1);
+        }
+    } else if is("attrib") {
+        if resp3 {
+            r.buf_mut().put_slice(b"|1\r\n");
+            r.bulk(b"key-popularity");
+            r.array(2);
+            r.bulk(b"key:123");
+            r.int(90);
+        }
+        r.bulk(b"Some real reply following the attribute");
+    } else if is("push") {
+        r.push(2);
+        r.bulk(b"server-cpu-usage");
+        r.int(42);
+        r.bulk(b"Some real reply following the push reply");
+    } else if is("true") || is("false") {
+        r.boolean(is("true"));
+    } else if is("verbatim") {
+        r.verbatim(b"This is a verbatim\nstring");
+    } else {
+        return Err(CmdError::Static(
+            "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ));
+    }
+    Ok(())
+}
 
 /// Runs `f` on the key's owner with its entry as stored (DEBUG's view: a
 /// logically expired key not yet deleted is still there, as in Redis).
