@@ -13,7 +13,7 @@ use crate::num::parse_cursor;
 use crate::protocol::parse_i64;
 use crate::shard::locks::LockSet;
 use crate::store::notify::{class as ev, notify};
-use crate::store::{Db, Entry, NUM_DBS, now_ms};
+use crate::store::{Db, Entry, NUM_DBS};
 use crate::util::glob_match;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -258,14 +258,14 @@ fn object_help<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, 
 // ---- shard halves ----
 
 fn del(ex: &mut Exec, a: &mut Args) -> CmdResult {
-    let n = op_del(ex.db(), a.rest());
+    let now = ex.now;
+    let n = op_del(ex.db(), a.rest(), now);
     ex.reply.int(n);
     Ok(())
 }
 
 /// Deletes keys (expired ones count as missing); returns how many existed.
-pub fn op_del(db: &mut Db, keys: &[Bytes]) -> i64 {
-    let now = now_ms();
+pub fn op_del(db: &mut Db, keys: &[Bytes], now: u64) -> i64 {
     keys.iter()
         .filter(|k| {
             let gone = db.peek(k, now).is_some() && db.remove(k).is_some();
@@ -278,13 +278,13 @@ pub fn op_del(db: &mut Db, keys: &[Bytes]) -> i64 {
 }
 
 /// Counts keys that exist, with repetitions, refreshing their access time.
-pub fn op_exists(db: &mut Db, keys: &[Bytes]) -> i64 {
-    let now = now_ms();
+pub fn op_exists(db: &mut Db, keys: &[Bytes], now: u64) -> i64 {
     keys.iter().filter(|k| db.get(k, now).is_some()).count() as i64
 }
 
 fn exists(ex: &mut Exec, a: &mut Args) -> CmdResult {
-    let n = op_exists(ex.db(), a.rest());
+    let now = ex.now;
+    let n = op_exists(ex.db(), a.rest(), now);
     ex.reply.int(n);
     Ok(())
 }
@@ -613,7 +613,7 @@ fn keys<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResul
         let pattern = argv[1].clone();
         let db = c.db as usize;
         let all = on_all_shards(&c.shard, move |sh| {
-            let now = now_ms();
+            let now = crate::shard::script::command_time();
             let st = sh.store.borrow();
             let all = pattern.as_ref() == b"*";
             st.dbs[db]
@@ -672,7 +672,7 @@ fn scan<'a>(c: &'a mut Client, argv: &'a [Bytes]) -> LocalBoxFuture<'a, CmdResul
             let r = c
                 .shard
                 .run_on(s as usize, LockSet::Keys(vec![]), move |sh| {
-                    let now = now_ms();
+                    let now = crate::shard::script::command_time();
                     let st = sh.store.borrow();
                     let mut keys = Vec::new();
                     let next = st.dbs[db].dict().scan(pos, want, |k, e| {
@@ -724,7 +724,7 @@ fn randomkey<'a>(c: &'a mut Client, _argv: &'a [Bytes]) -> LocalBoxFuture<'a, Cm
             let k = c
                 .shard
                 .run_on(s, LockSet::Keys(vec![]), move |sh| {
-                    let now = now_ms();
+                    let now = crate::shard::script::command_time();
                     let mut st = sh.store.borrow_mut();
                     let d = &mut st.dbs[db];
                     // A few tries: a sampled key may have expired.

@@ -18,7 +18,7 @@ use crate::num::{parse_cursor, rand};
 use crate::protocol::{Reply, parse_i64};
 use crate::shard::Shard;
 use crate::store::set::{Member, Set};
-use crate::store::{Db, Value, now_ms};
+use crate::store::{Db, Value};
 use crate::util::glob_match;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -653,7 +653,7 @@ fn smove_across<'a>(
             .run_each(|s| {
                 let (src, dst, member) = (src.clone(), dst.clone(), member.clone());
                 move |sh: &Shard| {
-                    let now = now_ms();
+                    let now = crate::shard::script::command_time();
                     let mut st = sh.store.borrow_mut();
                     let d = &mut st.dbs[db];
                     if s == s_src {
@@ -705,7 +705,7 @@ fn smove_across<'a>(
         tx.finish_each(|s| {
             let (src, dst, member) = (src.clone(), dst.clone(), member.clone());
             move |sh: &Shard| {
-                let now = now_ms();
+                let now = crate::shard::script::command_time();
                 let mut st = sh.store.borrow_mut();
                 let d = &mut st.dbs[db];
                 if s == s_src {
@@ -737,7 +737,7 @@ mod tests {
 
     fn enc(st: &Store, key: &str) -> &'static str {
         st.dbs[0]
-            .peek(key.as_bytes(), crate::store::now_ms())
+            .peek(key.as_bytes(), crate::shard::script::command_time())
             .map_or("none", |e| e.encoding())
     }
 

@@ -18,7 +18,7 @@ use crate::dispatch::table::{CommandSpec, Multi, acl, flag};
 use crate::num::parse_double_erange;
 use crate::shard::Shard;
 use crate::store::list::List;
-use crate::store::{Db, Value, now_ms};
+use crate::store::{Db, Value};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::shard("sort", -2, sort)
@@ -367,7 +367,7 @@ fn sort_across<'a>(
         let tx = c.tx(parts).await;
         let vals = tx
             .run(key_shard, move |sh: &Shard| {
-                let now = now_ms();
+                let now = crate::shard::script::command_time();
                 let mut st = sh.store.borrow_mut();
                 sort_values(&mut st.dbs[db as usize], now, &key, &o)
             })
