@@ -702,3 +702,147 @@ fn clients_get_loading_while_the_snapshot_loads() {
     let _ = child.wait();
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// MIGRATE both ways between corekv (keys on every shard) and redis-server:
+/// the KEYS form, TTLs, COPY, REPLACE, a target's BUSYKEY, NOKEY, and the
+/// connection cache that INFO reports.
+#[test]
+fn migrate_moves_keys_between_servers() {
+    let Some(rs) = start_redis() else {
+        eprintln!("redis-server not installed; skipping");
+        return;
+    };
+    let ck = start_corekv(3);
+    let mut r = redis_client(rs.port);
+    let mut c = redis_client(ck.port);
+    build_dataset(&mut c);
+    let want = contents(&mut c);
+    let keys: Vec<Vec<u8>> = c.keys("*").expect("keys");
+    let mig = |from: &mut Connection, port: u16, db: u8, extra: &[&str], keys: &[Vec<u8>]| {
+        let mut cmd = redis::cmd("MIGRATE");
+        cmd.arg("127.0.0.1").arg(port).arg("").arg(db).arg(5000);
+        for e in extra {
+            cmd.arg(*e);
+        }
+        cmd.arg("KEYS");
+        for k in keys {
+            cmd.arg(k);
+        }
+        cmd.query::<String>(from)
+    };
+    // corekv -> redis-server, db 0 (db 5 is left behind).
+    assert_eq!(
+        mig(&mut c, rs.port, 0, &["COPY"], &keys).expect("copy"),
+        "OK"
+    );
+    let copied: Vec<Vec<u8>> = r.keys("*").expect("keys");
+    assert_eq!(copied.len(), keys.len(), "COPY keeps the source keys");
+    let busy = mig(&mut c, rs.port, 0, &[], &keys).unwrap_err().to_string();
+    assert!(
+        busy.contains("Target instance replied with error: BUSYKEY"),
+        "{busy}"
+    );
+    assert_eq!(
+        mig(&mut c, rs.port, 0, &["REPLACE"], &keys).expect("replace"),
+        "OK"
+    );
+    let left: Vec<Vec<u8>> = c.keys("*").expect("keys");
+    assert!(left.is_empty(), "moved keys are deleted: {left:?}");
+    assert_eq!(mig(&mut c, rs.port, 0, &[], &keys).expect("nokey"), "NOKEY");
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut c).expect("info");
+    assert!(info.contains("migrate_cached_sockets:1"), "{info}");
+    // ... and back: redis-server -> corekv, into db 0.
+    let keys: Vec<Vec<u8>> = r.keys("*").expect("keys");
+    assert_eq!(mig(&mut r, ck.port, 0, &[], &keys).expect("back"), "OK");
+    assert_eq!(
+        contents(&mut c),
+        want,
+        "the round trip keeps every value and TTL"
+    );
+}
+
+/// Under an LFU policy snapshots carry each key's counter, under an LRU
+/// one its idle time (Redis's FREQ and IDLE records), both ways.
+#[test]
+fn access_counters_survive_snapshots_both_ways() {
+    let payload = |con: &mut Connection| -> Vec<u8> {
+        let _: () = con.set("probe", "bar").expect("set");
+        let p: Vec<u8> = redis::cmd("DUMP").arg("probe").query(con).expect("dump");
+        let _: () = con.del("probe").expect("del");
+        p
+    };
+    for (policy, restore_opt, ask, want) in [
+        ("allkeys-lfu", "FREQ", "FREQ", 100i64),
+        ("allkeys-lru", "IDLETIME", "IDLETIME", 5000),
+    ] {
+        let dir = test_dir("access-counters");
+        {
+            let ck = start_corekv_in(&dir, &["--shards", "2"]);
+            let mut c = redis_client(ck.port);
+            let p = payload(&mut c);
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory-policy")
+                .arg(policy)
+                .query::<()>(&mut c)
+                .expect("config set");
+            for k in ["k1", "k2", "k3"] {
+                redis::cmd("RESTORE")
+                    .arg(k)
+                    .arg(0)
+                    .arg(&p)
+                    .arg(restore_opt)
+                    .arg(want)
+                    .query::<()>(&mut c)
+                    .expect("restore");
+            }
+            let _: () = redis::cmd("SAVE").query(&mut c).expect("save");
+        }
+        let Some(rs) = start_redis_in_with(&dir, &["--maxmemory-policy", policy]) else {
+            let _ = fs::remove_dir_all(&dir);
+            return;
+        };
+        let mut r = redis_client(rs.port);
+        for k in ["k1", "k2", "k3"] {
+            let got: i64 = redis::cmd("OBJECT")
+                .arg(ask)
+                .arg(k)
+                .query(&mut r)
+                .expect("object");
+            assert!(
+                (got - want).abs() <= 2,
+                "{policy}: redis-server read {got} for {k}"
+            );
+        }
+        let _: () = redis::cmd("SAVE").query(&mut r).expect("save");
+        drop(rs);
+        let ck = start_corekv_in(&dir, &["--shards", "3"]);
+        let mut c = redis_client(ck.port);
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .query::<()>(&mut c)
+            .expect("config set");
+        // Loaded before the policy was set: the records were read under
+        // noeviction, which keeps neither (as Redis would); reload now.
+        let _: () = redis::cmd("DEBUG")
+            .arg("RELOAD")
+            .arg("NOSAVE")
+            .query(&mut c)
+            .expect("reload");
+        for k in ["k1", "k2", "k3"] {
+            let got: i64 = redis::cmd("OBJECT")
+                .arg(ask)
+                .arg(k)
+                .query(&mut c)
+                .expect("object");
+            assert!(
+                (got - want).abs() <= 2,
+                "{policy}: corekv read {got} for {k}"
+            );
+        }
+        drop(ck);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -14,7 +14,7 @@ use crate::protocol::{Reply, parse_i64};
 use crate::shard::Stats;
 use crate::store::hash::Hash;
 use crate::store::notify::{class as ev, notify};
-use crate::store::{Db, Value, clock};
+use crate::store::{Db, Value};
 use crate::util::glob_match;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -127,7 +127,7 @@ fn hash_or_create<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<&'a mut Ha
             if !matches!(e.value, Value::Hash(_)) {
                 return Err(CmdError::WrongType);
             }
-            e.access = clock();
+            e.touch();
             e
         }
         None => db.entry_or_insert_with(key, now, || Value::Hash(Hash::new())),

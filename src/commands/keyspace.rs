@@ -582,21 +582,25 @@ fn object_encoding(ex: &mut Exec, a: &mut Args) -> CmdResult {
 }
 
 fn object_idletime(ex: &mut Exec, a: &mut Args) -> CmdResult {
-    let now = (ex.now / 1000) as u32;
-    with_entry(ex, a, |e, r| r.int(now.saturating_sub(e.access) as i64))
+    with_entry(ex, a, |e, r| {
+        if crate::store::lfu() {
+            r.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        } else {
+            r.int((e.idle_ms() / 1000) as i64);
+        }
+    })
 }
 
-/// Without an LFU policy Redis refuses OBJECT FREQ, but only for a key that
-/// exists (a missing one is nil, as for every OBJECT subcommand).
+/// The LFU counter, decayed; refused (for a key that exists: a missing one
+/// is nil, as for every OBJECT subcommand) without an LFU policy.
 fn object_freq(ex: &mut Exec, a: &mut Args) -> CmdResult {
-    let key = a.next()?;
-    if ex.store.dbs[ex.db].peek(key, ex.now).is_none() {
-        ex.reply.null();
-        return Ok(());
-    }
-    Err(CmdError::Static(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-    ))
+    with_entry(ex, a, |e, r| {
+        if crate::store::lfu() {
+            r.int(e.lfu_counter() as i64);
+        } else {
+            r.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
+    })
 }
 
 fn object_refcount(ex: &mut Exec, a: &mut Args) -> CmdResult {

@@ -148,6 +148,11 @@ fn apply_live_settings(config: &Config) {
     crate::store::rdb::set_compression(config.get("rdbcompression") != "no");
     super::persist::set_stop_writes_on_error(config);
     super::script::set_threshold_ms(config.get("busy-reply-threshold").parse().unwrap_or(5000));
+    crate::store::set_access_policy(
+        config.get("maxmemory-policy"),
+        config.get("lfu-log-factor").parse().unwrap_or(10),
+        config.get("lfu-decay-time").parse().unwrap_or(1),
+    );
 }
 
 /// 40 hex digits, as Redis's run_id.

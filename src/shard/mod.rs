@@ -15,6 +15,7 @@ pub mod globals;
 pub mod journal;
 pub mod locks;
 pub mod monitor;
+pub mod outbound;
 pub mod persist;
 pub mod pubsub;
 pub mod script;
@@ -676,6 +677,7 @@ impl Shard {
             journal::flush_expired();
         }
         self.limit_tracked();
+        outbound::close_idle();
         self.stats.sample_ops();
         self.publish_dirty();
     }

@@ -94,8 +94,57 @@ pub struct Entry {
     /// `NOT_VOLATILE` if absent) and, in the top bit, the `raw` flag: packed so an
     /// entry stays 48 bytes (a million keys: 8 MB less).
     meta: u32,
-    /// Last access, in seconds since the shard started (for OBJECT IDLETIME).
+    /// Redis's 24-bit `lru` field: the LRU clock at the last access, or,
+    /// under an LFU policy, the minute (16 bits) and the log counter (8
+    /// bits). See [`Entry::touch`].
     pub access: u32,
+}
+
+/// Access tracking as the `maxmemory-policy` asks: LFU counters or LRU
+/// times (one relaxed load per access).
+static LFU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// An LRU policy: snapshots carry idle times.
+static LRU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LFU_LOG_FACTOR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(10);
+static LFU_DECAY_TIME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// Sets how accesses are tracked (`maxmemory-policy`, `lfu-log-factor`,
+/// `lfu-decay-time`).
+pub fn set_access_policy(policy: &str, log_factor: u32, decay_time: u32) {
+    use std::sync::atomic::Ordering::Relaxed;
+    LFU.store(policy.ends_with("-lfu"), Relaxed);
+    LRU.store(policy.ends_with("-lru"), Relaxed);
+    LFU_LOG_FACTOR.store(log_factor, Relaxed);
+    LFU_DECAY_TIME.store(decay_time, Relaxed);
+}
+
+/// Whether an LFU policy is selected.
+#[inline]
+pub fn lfu() -> bool {
+    LFU.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether an LRU policy is selected (snapshots then carry idle times).
+#[inline]
+pub fn lru() -> bool {
+    LRU.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Redis's `LRU_CLOCK_MAX`: the `lru` field is 24 bits.
+const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+/// Redis's `LFU_INIT_VAL`: a new key's counter, so it is not evicted at once.
+const LFU_INIT_VAL: u32 = 5;
+
+/// The LRU clock: seconds, 24 bits.
+#[inline]
+fn lru_clock() -> u32 {
+    clock() & LRU_CLOCK_MAX
+}
+
+/// LFU time: minutes, 16 bits.
+#[inline]
+fn lfu_minutes() -> u32 {
+    (clock() / 60) & 0xFFFF
 }
 
 thread_local! {
@@ -121,7 +170,82 @@ impl Entry {
             value,
             expire_at: 0,
             meta: NOT_VOLATILE,
-            access: clock(),
+            access: if lfu() {
+                (lfu_minutes() << 8) | LFU_INIT_VAL
+            } else {
+                lru_clock()
+            },
+        }
+    }
+
+    /// An access: the LRU time, or (LFU) the counter decayed for the time
+    /// since the last access and then maybe incremented, logarithmically
+    /// (Redis's `updateLFU`).
+    #[inline]
+    pub fn touch(&mut self) {
+        if !lfu() {
+            self.access = lru_clock();
+            return;
+        }
+        let mut counter = self.lfu_counter();
+        if counter < 255 {
+            let r = (crate::num::rand() >> 11) as f64 / (1u64 << 53) as f64;
+            let base = counter.saturating_sub(LFU_INIT_VAL as u8) as f64;
+            let factor = LFU_LOG_FACTOR.load(std::sync::atomic::Ordering::Relaxed) as f64;
+            if r < 1.0 / (base * factor + 1.0) {
+                counter += 1;
+            }
+        }
+        self.access = (lfu_minutes() << 8) | counter as u32;
+    }
+
+    /// The LFU counter, decayed by one per `lfu-decay-time` minutes since
+    /// the last access (Redis's `LFUDecrAndReturn`).
+    pub fn lfu_counter(&self) -> u8 {
+        let ldt = self.access >> 8;
+        let counter = self.access & 255;
+        let decay = LFU_DECAY_TIME.load(std::sync::atomic::Ordering::Relaxed);
+        if decay == 0 {
+            return counter as u8;
+        }
+        let now = lfu_minutes();
+        let elapsed = if now >= ldt {
+            now - ldt
+        } else {
+            65535 - ldt + now
+        };
+        counter.saturating_sub(elapsed / decay) as u8
+    }
+
+    /// Milliseconds since the last access, by the LRU clock (Redis's
+    /// `estimateObjectIdleTime`, wrapping once).
+    pub fn idle_ms(&self) -> u64 {
+        let now = lru_clock();
+        let lru = self.access & LRU_CLOCK_MAX;
+        let secs = if now >= lru {
+            now - lru
+        } else {
+            now + (LRU_CLOCK_MAX - lru)
+        };
+        secs as u64 * 1000
+    }
+
+    /// What RESTORE's FREQ or IDLETIME and a file's FREQ or IDLE record say
+    /// (Redis's `objectSetLRUOrLFU`): a frequency counts under an LFU
+    /// policy, an idle time (seconds) otherwise.
+    pub fn set_lru_or_lfu(&mut self, freq: Option<u8>, idle_secs: Option<u64>) {
+        if lfu() {
+            if let Some(f) = freq {
+                self.access = (lfu_minutes() << 8) | f as u32;
+            }
+        } else if let Some(idle) = idle_secs {
+            let idle = (idle % (LRU_CLOCK_MAX as u64 + 1)) as u32;
+            let now = lru_clock();
+            self.access = if idle > now {
+                now + LRU_CLOCK_MAX - idle
+            } else {
+                now - idle
+            };
         }
     }
 
@@ -262,7 +386,7 @@ impl Db {
         if let Some(pos) = self.find(key, now) {
             self.before_change(pos);
             let (_, e) = self.dict.at_mut(pos).expect("position of a key just found");
-            e.access = clock();
+            e.touch();
             return e;
         }
         // Announced after the command, so noting it before the insert is fine;
@@ -303,7 +427,7 @@ impl Db {
         let pos = self.find(key, now)?;
         self.before_change(pos);
         let (_, e) = self.dict.at_mut(pos)?;
-        e.access = clock();
+        e.touch();
         Some(e)
     }
 

@@ -186,7 +186,7 @@ conn_fn!(debug, |c, argv| {
             let e = e?;
             let mut w = crate::store::rdb::Writer::new(crate::store::rdb::compression());
             w.value(&e.value);
-            let idle = ((crate::store::now_ms() / 1000) as u32).saturating_sub(e.access);
+            let idle = e.idle_ms() / 1000;
             Some(format!(
                 "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
                 e as *const _,

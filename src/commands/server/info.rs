@@ -214,7 +214,7 @@ conn_fn!(info, |c, argv| {
                 };
                 let _ = write!(
                     out,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_cross_shard_batches:{}\r\ntotal_multi_shard_transactions:{}\r\n\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nmigrate_cached_sockets:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_cross_shard_batches:{}\r\ntotal_multi_shard_transactions:{}\r\n\r\n",
                     sum(|t| t.connections),
                     sum(|t| t.commands),
                     sum(|t| t.ops_per_sec),
@@ -226,6 +226,7 @@ conn_fn!(info, |c, argv| {
                     sum(|t| t.misses),
                     pubsub_channels,
                     pubsub_patterns,
+                    crate::shard::outbound::cached(),
                     totals.iter().map(|t| t.tracked_keys).sum::<usize>(),
                     totals.iter().map(|t| t.tracked_items).sum::<usize>(),
                     tracking_prefixes,

@@ -229,11 +229,19 @@ impl Writer {
         }
     }
 
-    /// One key as a file holds it: expiry, type, key, value.
+    /// One key as a file holds it: expiry, idle time (LRU policies) or
+    /// frequency (LFU policies), type, key, value.
     pub fn key_value(&mut self, key: &[u8], entry: &Entry) {
         if entry.expire_at != 0 {
             self.byte(op::EXPIRETIME_MS);
             self.buf.extend_from_slice(&entry.expire_at.to_le_bytes());
+        }
+        if super::lru() {
+            self.byte(op::IDLE);
+            self.length(entry.idle_ms() / 1000);
+        } else if super::lfu() {
+            self.byte(op::FREQ);
+            self.byte(entry.lfu_counter());
         }
         self.byte(Self::type_of(&entry.value));
         self.string(key);
@@ -815,6 +823,9 @@ pub struct Loader<'a> {
     now: u64,
     db: usize,
     expire_at: u64,
+    /// The next key's IDLE and FREQ records.
+    idle: Option<u64>,
+    freq: Option<u8>,
     pub info: FileInfo,
     /// Reading the RDB at the front of longer data (an AOF's preamble):
     /// bytes may follow the end-of-file marker.
@@ -891,6 +902,8 @@ impl<'a> Loader<'a> {
             now,
             db: 0,
             expire_at: 0,
+            idle: None,
+            freq: None,
             info: FileInfo {
                 version,
                 ..FileInfo::default()
@@ -907,6 +920,8 @@ impl<'a> Loader<'a> {
     /// Reads records until `max_keys` keys have gone by (or the end); true
     /// once the whole file is read.
     pub fn step(&mut self, sink: &mut dyn Sink, max_keys: usize) -> Result<bool, RdbError> {
+        // Access times and LFU minutes of the keys made here count from now.
+        super::set_clock(self.now);
         let r = &mut self.r;
         let info = &mut self.info;
         let mut keys = 0usize;
@@ -940,12 +955,8 @@ impl<'a> Loader<'a> {
                 }
                 op::EXPIRETIME_MS => self.expire_at = r.u64_le()?,
                 op::EXPIRETIME => self.expire_at = r.u32_le()? as u64 * 1000,
-                op::IDLE => {
-                    r.length()?;
-                }
-                op::FREQ => {
-                    r.u8()?;
-                }
+                op::IDLE => self.idle = Some(r.length()?),
+                op::FREQ => self.freq = Some(r.u8()?),
                 op::SLOT_INFO => {
                     r.length()?;
                     r.length()?;
@@ -969,6 +980,7 @@ impl<'a> Loader<'a> {
                             Some(v) if live => {
                                 let mut e = Entry::new(v);
                                 e.expire_at = self.expire_at;
+                                e.set_lru_or_lfu(self.freq, self.idle);
                                 sink.put(self.db, key, e)?;
                                 info.keys += 1;
                             }
@@ -979,6 +991,7 @@ impl<'a> Loader<'a> {
                         r.skip_value(t)?;
                     }
                     self.expire_at = 0;
+                    (self.idle, self.freq) = (None, None);
                 }
             }
         }
