@@ -64,7 +64,12 @@ pub struct Watching {
 }
 
 impl Watching {
-    /// Whether EXEC must fail; asked while EXEC holds every shard.
+    /// The watched keys, with their databases.
+    pub fn keys(&self) -> &[(u8, Bytes)] {
+        &self.keys
+    }
+
+    /// Whether EXEC must fail; asked while EXEC holds the watched keys.
     pub fn broken(&self, now: u64) -> bool {
         self.flag.load(Ordering::Acquire) || (self.deadline != 0 && self.deadline <= now)
     }

@@ -11,9 +11,10 @@ use bytes::{Bytes, BytesMut};
 use super::args::CmdError;
 use super::client::Client;
 use super::coord::{self, KeyGroups};
-use super::table::{self, CommandSpec, Handler, Multi, flag};
+use super::table::{self, CommandSpec, Handler, Multi, flag, ks};
 use super::unknown_command_error;
 use crate::protocol::{Proto, Reply};
+use crate::shard::locks::{LockKey, LockSet};
 use crate::shard::{Batch, BatchOut, Req, ShardCmd, Stats};
 
 /// Where one command of a pipeline runs.
@@ -279,17 +280,18 @@ fn queue(c: &mut Client, argv: Vec<Bytes>) {
     c.reply().simple("QUEUED");
 }
 
-/// Runs EXEC's queued commands as one transaction: every shard is locked for its
-/// whole duration, so no other client observes any state between two of them
-/// (Redis's guarantee; locking only the declared keys is a later refinement).
-/// Each command then runs as it would alone, its cross-shard steps reusing the
+/// Runs EXEC's queued commands as one transaction: the keys they name (and
+/// the watched ones) are locked for its whole duration, so no other client
+/// observes any state between two of them (Redis's guarantee) while
+/// commands on other keys go on. A queue whose keys cannot all be known
+/// beforehand (scripts, whole-keyspace commands, blocking commands) locks
+/// every shard instead. Consecutive commands for one shard run in one hop;
+/// the others run as they would alone, their cross-shard steps reusing the
 /// held locks (`Tx::begin`).
 pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
-    let parts = (0..c.shard.nshards)
-        .map(|s| (s, crate::shard::locks::LockSet::Global))
-        .collect();
+    let parts = exec_locks(c, &queued);
     let tx = crate::shard::tx::Tx::lock(&c.shard, parts, c.info.id).await;
-    // With every shard held, no write can slip between this check and the
+    // With every key held, no write can slip between this check and the
     // queued commands.
     if c.watch
         .as_ref()
@@ -301,16 +303,131 @@ pub async fn run_exec(c: &mut Client, queued: Vec<Queued>) {
     }
     c.exec_tx = Some(tx.id);
     c.reply().array(queued.len());
-    for Queued { route, argv } in queued {
-        Stats::add(&c.shard.stats.commands, 1);
-        if c.shard.monitored() {
-            let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = &route;
-            c.feed_monitors_as(spec, &argv, &c.info.addr).await;
+    let mut queued = queued.into_iter().peekable();
+    while let Some(Queued { route, argv }) = queued.next() {
+        let Route::Shard(s, spec) = route else {
+            count_and_monitor(c, &route, &argv).await;
+            run_in_tx(c, &tx, route, argv).await;
+            continue;
+        };
+        let mut run = vec![(spec, argv)];
+        while let Some(Queued {
+            route: Route::Shard(next, _),
+            ..
+        }) = queued.peek()
+            && *next == s
+        {
+            if let Some(Queued {
+                route: Route::Shard(_, spec),
+                argv,
+            }) = queued.next()
+            {
+                run.push((spec, argv));
+            }
         }
-        run_in_tx(c, &tx, route, argv).await;
+        for (spec, argv) in &run {
+            count_and_monitor(c, &Route::Shard(s, spec), argv).await;
+        }
+        let (db, proto) = (c.db, c.proto);
+        let out = tx
+            .run(s, move |sh| {
+                let mut b = BytesMut::new();
+                for (spec, argv) in run {
+                    spec.run(sh, db, proto, &argv, &mut b);
+                }
+                b.freeze()
+            })
+            .await;
+        match out {
+            Some(b) => c.out.extend_from_slice(&b),
+            None => c.reply().error("ERR shard unavailable"),
+        }
     }
     c.exec_tx = None;
     tx.release().await;
+}
+
+async fn count_and_monitor(c: &mut Client, route: &Route, argv: &[Bytes]) {
+    Stats::add(&c.shard.stats.commands, 1);
+    if c.shard.monitored() {
+        let (Route::Shard(_, spec) | Route::Conn(spec) | Route::Multi(spec, _)) = route;
+        c.feed_monitors_as(spec, argv, &c.info.addr).await;
+    }
+}
+
+/// What EXEC locks: each queued command's keys on their shards (shared for
+/// keys only read), and the watched keys (shared), following SELECTs in the
+/// queue; every shard whole when a command's keys are not all known from
+/// its arguments (a connection command that touches the keyspace, a
+/// script, a keyless command that reads or writes the keyspace, SORT's
+/// patterns).
+fn exec_locks(c: &Client, queued: &[Queued]) -> Vec<(usize, LockSet)> {
+    let every = || {
+        (0..c.shard.nshards)
+            .map(|s| (s, LockSet::Global))
+            .collect::<Vec<_>>()
+    };
+    let touches_data = |spec: &CommandSpec| {
+        spec.has(flag::READONLY | flag::WRITE | flag::MAY_REPLICATE) || spec.has_keys()
+    };
+    let mut db = c.db;
+    let mut parts: Vec<(usize, Vec<(LockKey, bool)>)> = Vec::new();
+    for Queued { route, argv } in queued {
+        let spec = match route {
+            Route::Shard(_, spec) | Route::Multi(spec, _) => *spec,
+            Route::Conn(spec) if spec.name == "select" => {
+                match crate::protocol::parse_i64(&argv[1]) {
+                    Some(n) if (0..crate::store::NUM_DBS as i64).contains(&n) => db = n as u8,
+                    _ => {}
+                }
+                continue;
+            }
+            Route::Conn(spec) if !touches_data(spec) => continue,
+            Route::Conn(_) => return every(),
+        };
+        if !touches_data(spec) {
+            continue;
+        }
+        if !spec.has_keys() || matches!(spec.name, "sort" | "sort_ro") {
+            return every();
+        }
+        let mut keys = Vec::new();
+        if !spec.for_each_key(argv, |pos, flags| keys.push((pos, flags))) {
+            // Its bad key count is its own error; it touches nothing.
+            continue;
+        }
+        for (pos, flags) in keys {
+            let key = &argv[pos];
+            add_key_lock(&mut parts, c.owner(key), db, key, !ks::read_only(flags));
+        }
+    }
+    if let Some(w) = &c.watch {
+        for (wdb, key) in w.keys() {
+            add_key_lock(&mut parts, c.owner(key), *wdb, key, false);
+        }
+    }
+    parts.sort_by_key(|(s, _)| *s);
+    parts
+        .into_iter()
+        .map(|(s, keys)| (s, LockSet::Keys(keys)))
+        .collect()
+}
+
+fn add_key_lock(
+    parts: &mut Vec<(usize, Vec<(LockKey, bool)>)>,
+    s: usize,
+    db: u8,
+    key: &Bytes,
+    excl: bool,
+) {
+    let lk = LockKey {
+        db,
+        key: key.clone(),
+    };
+    match parts.iter_mut().find(|(x, _)| *x == s) {
+        Some((_, v)) => v.push((lk, excl)),
+        None => parts.push((s, vec![(lk, excl)])),
+    }
 }
 
 /// Runs one routed command inside transaction `tx` (which holds every shard),
