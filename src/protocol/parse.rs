@@ -26,48 +26,7 @@ impl ProtocolError {
     }
 }
 
-/// Strict `string2ll` as Redis: optional '-', no '+', no leading zeros, no spaces.
-///
-/// ```
-/// use corekv::protocol::parse_i64;
-/// assert_eq!(parse_i64(b"-42"), Some(-42));
-/// assert_eq!(parse_i64(b"+1"), None);
-/// assert_eq!(parse_i64(b"007"), None);
-/// ```
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s {
-        [] => return None,
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
-    match digits {
-        [] => return None,
-        [b'0'] if !neg => return Some(0),
-        [b'0', ..] => return None,
-        _ => {}
-    }
-    if digits.len() > 19 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else if v > i64::MAX as u64 {
-        None
-    } else {
-        Some(v as i64)
-    }
-}
+pub use crate::num::parse_i64;
 
 /// Progress through one multibulk request.
 #[derive(Default, Clone, Copy)]
