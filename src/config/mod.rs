@@ -1,286 +1,159 @@
-//! Configuration: clap flags with Redis's names, an optional redis.conf-style file,
-//! and the parameter table behind `CONFIG GET|SET`.
+//! Configuration: Redis 7.0's parameter table (`params`), each kind's value rules
+//! (`value`), the command line (`args`), redis.conf files, `CONFIG GET|SET`'s
+//! semantics and `CONFIG REWRITE` (`rewrite`).
 //!
-//! Precedence, as in Redis: built-in defaults, then the file, then flags.
+//! Precedence, as in Redis: built-in defaults, then the file, then the command
+//! line's options (appended to the file as more lines).
 
-use std::collections::BTreeMap;
+mod args;
+pub mod events;
+pub mod params;
+mod rewrite;
+mod value;
 
-use clap::Parser;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use args::{Startup, USAGE, parse_args};
+use params::{PARAMS, Param};
+pub use value::{memtoull as parse_memory, shutdown_flags};
 
 /// The Redis version corekv answers as (clients gate features on it; RDB files
 /// carry it).
 pub const REDIS_VERSION: &str = "7.0.15";
 
-/// Command-line flags. Every flag is also a config-file directive.
-#[derive(Parser, Debug, Default, Clone)]
-#[command(
-    name = "corekv",
-    version,
-    about = "A Redis-compatible thread-per-core server"
-)]
-pub struct Cli {
-    /// A redis.conf-style file of `directive value` lines.
-    #[arg(long = "config", value_name = "FILE")]
-    pub config: Option<String>,
-    /// TCP port (6379 by default; 0 picks a free one).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Address to listen on (127.0.0.1 by default).
-    #[arg(long)]
-    pub bind: Option<String>,
-    /// Number of shards, one per core (default: the number of online cores).
-    #[arg(long)]
-    pub shards: Option<usize>,
-    /// debug | verbose | notice | warning
-    #[arg(long)]
-    pub loglevel: Option<String>,
-    /// Password clients must give with AUTH.
-    #[arg(long)]
-    pub requirepass: Option<String>,
-    /// Maximum number of connected clients.
-    #[arg(long)]
-    pub maxclients: Option<u64>,
-    /// Working directory: where snapshots are written and read.
-    #[arg(long)]
-    pub dir: Option<String>,
-    /// Snapshot file name (dump.rdb).
-    #[arg(long)]
-    pub dbfilename: Option<String>,
-    /// Save points, `"<seconds> <changes> ..."`; `""` turns snapshots off.
-    #[arg(long, allow_hyphen_values = true)]
-    pub save: Option<String>,
-    /// Append-only file: `yes` or `no`.
-    #[arg(long)]
-    pub appendonly: Option<String>,
-    /// `always`, `everysec` or `no`.
-    #[arg(long)]
-    pub appendfsync: Option<String>,
-}
-
-/// A runtime-visible parameter: how `CONFIG SET` validates it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Read-only after start-up.
-    Immutable,
-    /// Any string.
-    Str,
-    /// A non-negative integer (with k/m/g suffixes where Redis takes memory sizes).
-    Int,
-    /// yes | no
-    Bool,
-    /// One of a fixed list.
-    Enum(&'static [&'static str]),
-    /// `notify-keyspace-events` letters (shown in Redis's canonical order).
-    Events,
-    /// `save`: pairs of `<seconds> <changes>`, or empty.
-    Save,
-}
-
-/// The parameters corekv knows, with Redis's defaults. Unknown names are refused at
-/// start-up and by CONFIG SET exactly as Redis refuses them.
-const PARAMS: &[(&str, &str, Kind)] = &[
-    ("bind", "127.0.0.1", Kind::Immutable),
-    ("port", "6379", Kind::Immutable),
-    ("shards", "0", Kind::Immutable),
-    ("databases", "16", Kind::Immutable),
-    (
-        "loglevel",
-        "notice",
-        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
-    ),
-    ("requirepass", "", Kind::Str),
-    ("maxclients", "10000", Kind::Int),
-    ("timeout", "0", Kind::Int),
-    ("tcp-keepalive", "300", Kind::Int),
-    ("hz", "10", Kind::Int),
-    ("proto-max-bulk-len", "536870912", Kind::Immutable),
-    ("client-query-buffer-limit", "1073741824", Kind::Immutable),
-    ("maxmemory", "0", Kind::Int),
-    (
-        "maxmemory-policy",
-        "noeviction",
-        Kind::Enum(&[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ]),
-    ),
-    ("save", "3600 1 300 100 60 10000", Kind::Save),
-    ("appendonly", "no", Kind::Bool),
-    (
-        "appendfsync",
-        "everysec",
-        Kind::Enum(&["always", "everysec", "no"]),
-    ),
-    ("appenddirname", "appendonlydir", Kind::Immutable),
-    ("appendfilename", "appendonly.aof", Kind::Immutable),
-    ("aof-use-rdb-preamble", "yes", Kind::Bool),
-    ("aof-load-truncated", "yes", Kind::Bool),
-    ("aof-timestamp-enabled", "no", Kind::Bool),
-    ("aof-rewrite-incremental-fsync", "yes", Kind::Bool),
-    ("no-appendfsync-on-rewrite", "no", Kind::Bool),
-    ("auto-aof-rewrite-percentage", "100", Kind::Int),
-    ("auto-aof-rewrite-min-size", "67108864", Kind::Int),
-    ("dir", "", Kind::Immutable),
-    ("dbfilename", "dump.rdb", Kind::Str),
-    ("rdbcompression", "yes", Kind::Bool),
-    ("rdbchecksum", "yes", Kind::Immutable),
-    ("stop-writes-on-bgsave-error", "yes", Kind::Bool),
-    ("rdb-del-sync-files", "no", Kind::Bool),
-    ("rdb-save-incremental-fsync", "yes", Kind::Bool),
-    (
-        "sanitize-dump-payload",
-        "no",
-        Kind::Enum(&["no", "yes", "clients"]),
-    ),
-    ("slowlog-log-slower-than", "10000", Kind::Int),
-    ("slowlog-max-len", "128", Kind::Int),
-    ("lazyfree-lazy-user-del", "no", Kind::Bool),
-    ("io-memory-kb", "256", Kind::Immutable),
-    ("spin-before-park-us", "0", Kind::Immutable),
-    ("daemonize", "no", Kind::Immutable),
-    ("protected-mode", "no", Kind::Bool),
-    ("tcp-backlog", "511", Kind::Immutable),
-    ("notify-keyspace-events", "", Kind::Events),
-    ("tracking-table-max-keys", "1000000", Kind::Int),
-    (
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        Kind::Str,
-    ),
-];
-
-/// The live configuration: every parameter as its string value.
+/// The live configuration: every parameter's canonical value (as CONFIG GET
+/// shows it), in table order, and the file it was read from.
 #[derive(Clone, Debug)]
 pub struct Config {
-    values: BTreeMap<&'static str, String>,
+    values: Vec<String>,
+    file: Option<PathBuf>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            values: PARAMS.iter().map(|(k, v, _)| (*k, v.to_string())).collect(),
+            values: PARAMS.iter().map(|p| p.default.to_string()).collect(),
+            file: None,
         }
     }
 }
 
-impl Config {
-    /// Defaults, then the file named by `--config`, then the flags.
-    pub fn load(cli: &Cli) -> Result<Config, String> {
-        let mut c = Config::default();
-        if let Some(path) = &cli.config {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
-            c.apply_file(&text)?;
-        }
-        let flags: [(&str, Option<String>); 11] = [
-            ("port", cli.port.map(|v| v.to_string())),
-            ("bind", cli.bind.clone()),
-            ("shards", cli.shards.map(|v| v.to_string())),
-            ("loglevel", cli.loglevel.clone()),
-            ("requirepass", cli.requirepass.clone()),
-            ("maxclients", cli.maxclients.map(|v| v.to_string())),
-            ("dir", cli.dir.clone()),
-            ("dbfilename", cli.dbfilename.clone()),
-            ("save", cli.save.clone()),
-            ("appendonly", cli.appendonly.clone()),
-            ("appendfsync", cli.appendfsync.clone()),
-        ];
-        for (k, v) in flags {
-            if let Some(v) = v {
-                c.set_startup(k, &v)?;
+/// Every name a parameter answers to (its own and its alias), lowercased: the
+/// name and the index of its parameter.
+fn names() -> &'static HashMap<&'static str, (&'static str, usize)> {
+    static NAMES: OnceLock<HashMap<&'static str, (&'static str, usize)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut m = HashMap::with_capacity(PARAMS.len() * 2);
+        for (i, p) in PARAMS.iter().enumerate() {
+            m.insert(p.name, (p.name, i));
+            if let Some(a) = p.alias {
+                m.insert(a, (a, i));
             }
         }
+        m
+    })
+}
+
+/// A parameter by any of its names, case-insensitively (as Redis's lookup):
+/// the name it was found under and its index.
+fn lookup(name: &[u8]) -> Option<(&'static str, usize)> {
+    let lower = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+    names().get(lower.as_str()).copied()
+}
+
+/// Every (name, parameter index), aliases right after their parameter.
+fn all_names() -> impl Iterator<Item = (&'static str, usize)> {
+    PARAMS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| std::iter::once((p.name, i)).chain(p.alias.map(|a| (a, i))))
+}
+
+/// What CONFIG SET may do for this client, and whether the dataset is loading.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetRules {
+    pub protected_allowed: bool,
+    pub loading: bool,
+}
+
+/// Why CONFIG SET refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetError {
+    /// A `DENY_LOADING` parameter while loading: Redis's -LOADING error.
+    Loading,
+    /// Redis's text, without the "ERR " prefix.
+    Msg(String),
+}
+
+/// A parameter CONFIG SET changed, and the name it was set under.
+#[derive(Clone, Copy, Debug)]
+pub struct Change {
+    pub param: &'static Param,
+    pub name: &'static str,
+}
+
+impl Config {
+    /// Defaults, then `file`, then `options` (redis.conf lines) on top.
+    pub fn load(file: Option<&str>, options: &str) -> Result<Config, String> {
+        let mut c = Config::default();
+        let mut text = String::new();
+        if let Some(path) = file {
+            text = std::fs::read_to_string(path)
+                .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
+            c.file = Some(std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path)));
+        }
+        if !options.is_empty() {
+            text.push('\n');
+            text.push_str(options);
+        }
+        c.apply_file(&text)?;
         Ok(c)
     }
 
-    /// Parses redis.conf syntax: `directive arg...`, `#` comments, quoted strings.
+    /// Applies redis.conf text: `directive arg...` lines, `#` comments, quoted
+    /// words, `include`; errors as Redis prints them.
     pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
-        // Several `save` lines add up; the first replaces the default.
-        let mut saves: Option<String> = None;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let words = split_quoted(line)
-                .ok_or_else(|| bad_line(n, line, "Unbalanced quotes in configuration line"))?;
-            let Some((name, args)) = words.split_first() else {
-                continue;
-            };
-            let name = name.to_ascii_lowercase();
-            let mut value = args.join(" ");
-            if name == "save" {
-                let acc = saves.get_or_insert_with(String::new);
-                if !value.is_empty() {
-                    if !acc.is_empty() {
-                        acc.push(' ');
-                    }
-                    acc.push_str(&value);
-                }
-                value = acc.clone();
-            }
-            self.set_startup(&name, &value)
-                .map_err(|e| bad_line(n, line, &e))?;
-        }
-        Ok(())
+        let mut loader = Loader::default();
+        loader.apply(self, text, 0)
     }
 
-    fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let (key, _, kind) = PARAMS
-            .iter()
-            .find(|(k, _, _)| *k == name)
-            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
-        validate(*kind, value, true)?;
-        self.values.insert(key, normalize(*kind, value));
-        Ok(())
+    /// The config file the server was started with, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
-    /// `CONFIG SET name value`; errors carry Redis's wording after "ERR ".
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let lname = name.to_ascii_lowercase();
-        let Some((key, _, kind)) = PARAMS.iter().find(|(k, _, _)| *k == lname) else {
-            return Err(format!(
-                "Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
-        };
-        if *kind == Kind::Immutable {
-            return Err(format!(
-                "CONFIG SET failed (possibly related to argument '{lname}') - can't set immutable config"
-            ));
-        }
-        validate(*kind, value, false).map_err(|e| {
-            format!("CONFIG SET failed (possibly related to argument '{lname}') - {e}")
-        })?;
-        self.values.insert(key, normalize(*kind, value));
-        Ok(())
+    fn index(name: &str) -> Option<usize> {
+        names().get(name).map(|(_, i)| *i)
     }
 
-    /// Parameters whose names match a glob, as `CONFIG GET` lists them.
-    pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        self.values
-            .iter()
-            .filter(|(k, _)| crate::util::glob_match(pattern, k.as_bytes(), true))
-            .map(|(k, v)| (*k, v.clone()))
-            .collect()
-    }
-
+    /// A parameter's canonical value by its (lowercase) name; "" if unknown.
     pub fn get(&self, name: &str) -> &str {
-        self.values.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    /// `notify-keyspace-events` as flags.
-    pub fn keyspace_events(&self) -> u32 {
-        keyspace_events::parse_flags(self.get("notify-keyspace-events")).unwrap_or(0)
+        Config::index(name)
+            .and_then(|i| self.values.get(i))
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     pub fn get_u64(&self, name: &str) -> u64 {
         self.get(name).parse().unwrap_or(0)
+    }
+
+    pub fn get_i64(&self, name: &str) -> i64 {
+        self.get(name).parse().unwrap_or(0)
+    }
+
+    /// Sets a value without checks (values the server itself determined).
+    fn force(&mut self, name: &str, value: String) {
+        if let Some(i) = Config::index(name) {
+            self.values[i] = value;
+        }
+    }
+
+    /// `notify-keyspace-events` as flags.
+    pub fn keyspace_events(&self) -> u32 {
+        events::parse_flags(self.get("notify-keyspace-events")).unwrap_or(0)
     }
 
     pub fn port(&self) -> u16 {
@@ -288,249 +161,374 @@ impl Config {
     }
 
     pub fn set_port(&mut self, port: u16) {
-        self.values.insert("port", port.to_string());
+        self.force("port", port.to_string());
     }
 
     /// The working directory actually in use (CONFIG GET dir shows it whole).
     pub fn set_dir(&mut self, dir: &str) {
-        self.values.insert("dir", dir.to_string());
+        self.force("dir", dir.to_string());
     }
 
     pub fn requirepass(&self) -> Option<&str> {
         Some(self.get("requirepass")).filter(|p| !p.is_empty())
     }
+
+    /// `CONFIG GET pattern...`: each name once, under the name it was asked by
+    /// (an exact name as typed, a pattern's matches as Redis spells them);
+    /// patterns skip hidden parameters, aliases are listed as names of their own.
+    pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = Vec::new();
+        let seen = |out: &Vec<(String, &str)>, n: &[u8]| {
+            out.iter()
+                .any(|(k, _)| k.as_bytes().eq_ignore_ascii_case(n))
+        };
+        for pat in patterns {
+            if !pat.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
+                if !seen(&out, pat)
+                    && let Some((_, i)) = lookup(pat)
+                {
+                    out.push((String::from_utf8_lossy(pat).into_owned(), &self.values[i]));
+                }
+                continue;
+            }
+            for (name, i) in all_names() {
+                if PARAMS[i].has(params::HIDDEN) || seen(&out, name.as_bytes()) {
+                    continue;
+                }
+                if crate::util::glob_match(pat, name.as_bytes(), true) {
+                    out.push((name.to_string(), &self.values[i]));
+                }
+            }
+        }
+        out
+    }
+
+    /// `CONFIG SET name value ...` as Redis 7.0 checks and sets it: the first
+    /// unknown, immutable, protected, loading-denied or duplicate name refuses
+    /// the whole command; then each value is set in order and the first bad one
+    /// refuses it (the caller keeps the old `Config`). Returns the parameters
+    /// whose value changed, each once, in order.
+    pub fn set_many(
+        &mut self,
+        pairs: &[(&[u8], &[u8])],
+        rules: SetRules,
+    ) -> Result<Vec<Change>, SetError> {
+        let mut targets: Vec<(&'static str, usize)> = Vec::with_capacity(pairs.len());
+        for (name, _) in pairs {
+            let shown = String::from_utf8_lossy(name);
+            let Some((found, i)) = lookup(name) else {
+                return Err(SetError::Msg(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{shown}'"
+                )));
+            };
+            let p = &PARAMS[i];
+            let why = if p.has(params::IMMUTABLE) {
+                Some("can't set immutable config")
+            } else if p.has(params::PROTECTED) && !rules.protected_allowed {
+                Some("can't set protected config")
+            } else if rules.loading && p.has(params::DENY_LOADING) {
+                return Err(SetError::Loading);
+            } else if targets.iter().any(|(n, _)| *n == found) {
+                // Aliases are names of their own: `a 1 alias-of-a 2` is no duplicate.
+                Some("duplicate parameter")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(SetError::Msg(format!(
+                    "CONFIG SET failed (possibly related to argument '{shown}') - {why}"
+                )));
+            }
+            targets.push((found, i));
+        }
+        let mut changes: Vec<Change> = Vec::new();
+        for ((found, i), (_, v)) in targets.into_iter().zip(pairs) {
+            let p = &PARAMS[i];
+            let v = String::from_utf8_lossy(v);
+            let words: Vec<String> = if !p.has(params::MULTI_ARG) {
+                vec![v.into_owned()]
+            } else if v.is_empty() {
+                Vec::new()
+            } else {
+                v.split(' ').map(str::to_string).collect()
+            };
+            let new = value::parse(p, &words, &self.values[i]).map_err(|e| {
+                SetError::Msg(format!(
+                    "CONFIG SET failed (possibly related to argument '{found}') - {e}"
+                ))
+            })?;
+            if new != self.values[i] && !changes.iter().any(|c| std::ptr::eq(c.param, p)) {
+                changes.push(Change {
+                    param: p,
+                    name: found,
+                });
+            }
+            self.values[i] = new;
+        }
+        Ok(changes)
+    }
+
+    /// `CONFIG REWRITE`: the file rewritten with the values in use, keeping its
+    /// comments and layout, as Redis does.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let Some(path) = &self.file else {
+            return Err("The server is running without a config file".into());
+        };
+        rewrite::rewrite_file(self, path)
+    }
+
+    /// Parameters set away from their default that corekv does not act on.
+    pub fn inert_settings(&self) -> Vec<(&'static str, &str)> {
+        PARAMS
+            .iter()
+            .zip(&self.values)
+            .filter(|(p, v)| p.has(params::INERT) && *v != p.default)
+            .map(|(p, v)| (p.name, v.as_str()))
+            .collect()
+    }
+
+    /// The value of parameter `i` of the table.
+    fn value_at(&self, i: usize) -> &str {
+        &self.values[i]
+    }
+}
+
+/// Redis's log levels mapped onto `log`'s.
+pub fn log_level(name: &str) -> Option<log::LevelFilter> {
+    Some(match name {
+        "debug" => log::LevelFilter::Debug,
+        "verbose" | "notice" => log::LevelFilter::Info,
+        "warning" => log::LevelFilter::Warn,
+        _ => return None,
+    })
+}
+
+/// The names of the parameters corekv accepts without acting on them, as the
+/// README lists them.
+pub fn inert_names() -> Vec<&'static str> {
+    PARAMS
+        .iter()
+        .filter(|p| p.has(params::INERT))
+        .map(|p| p.name)
+        .collect()
+}
+
+/// Directives a Redis config file may hold that are not parameters and that
+/// corekv ignores: the old ziplist list settings and `lua-replicate-commands`,
+/// with exactly one value, as Redis 7.0 ignores them.
+const DEPRECATED: &[&str] = &[
+    "list-max-ziplist-entries",
+    "list-max-ziplist-value",
+    "lua-replicate-commands",
+];
+
+/// How deep `include` may nest (a file including itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// State of one load: the first `save` line replaces the default, later ones
+/// add to it (Redis's rule for several `save` lines).
+#[derive(Default)]
+struct Loader {
+    save_seen: bool,
+}
+
+impl Loader {
+    fn apply(&mut self, c: &mut Config, text: &str, depth: usize) -> Result<(), String> {
+        for (n, raw) in text.split('\n').enumerate() {
+            let line = raw.trim_matches(|ch| matches!(ch, ' ' | '\t' | '\r' | '\n'));
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| bad_line(n, line, why);
+            let words =
+                split_quoted(line).ok_or_else(|| bad("Unbalanced quotes in configuration line"))?;
+            let Some((name, args)) = words.split_first() else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if let Some((_, i)) = lookup(name.as_bytes()) {
+                let p = &PARAMS[i];
+                self.set(c, p, i, args).map_err(|e| bad(&e))?;
+                continue;
+            }
+            if DEPRECATED.contains(&name.as_str()) && args.len() == 1 {
+                continue;
+            }
+            if name == "include" && args.len() == 1 {
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(bad("include nested too deeply"));
+                }
+                let inner = std::fs::read_to_string(&args[0]).map_err(|e| {
+                    format!("Fatal error, can't open config file '{}': {e}", args[0])
+                })?;
+                self.apply(c, &inner, depth + 1)?;
+                continue;
+            }
+            return Err(bad("Bad directive or wrong number of arguments"));
+        }
+        Ok(())
+    }
+
+    /// One parameter line: a single value, or for `MULTI_ARG` parameters the
+    /// words (one non-empty word is split again, so `--save "60 1 10 5"` works).
+    fn set(&mut self, c: &mut Config, p: &Param, i: usize, args: &[String]) -> Result<(), String> {
+        let multi = p.has(params::MULTI_ARG);
+        if !multi && args.len() != 1 {
+            return Err("wrong number of arguments".into());
+        }
+        let mut words: Vec<String> = if multi && args.len() == 1 && !args[0].is_empty() {
+            split_quoted(&args[0]).unwrap_or_default()
+        } else {
+            args.to_vec()
+        };
+        if p.name == "save" {
+            let reset = words.len() == 1 && words[0].is_empty();
+            if self.save_seen && !reset && !c.values[i].is_empty() {
+                let mut all: Vec<String> = c.values[i].split(' ').map(str::to_string).collect();
+                all.append(&mut words);
+                words = all;
+            }
+            if !reset {
+                self.save_seen = true;
+            }
+        }
+        c.values[i] = value::parse(p, &words, &c.values[i]).map_err(|e| e.into_owned())?;
+        Ok(())
+    }
 }
 
 fn bad_line(n: usize, line: &str, why: &str) -> String {
     format!(
-        "\n*** FATAL CONFIG FILE ERROR ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+        "\n*** FATAL CONFIG FILE ERROR (Redis {REDIS_VERSION}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
         n + 1,
         line,
         why
     )
 }
 
-fn validate(kind: Kind, v: &str, startup: bool) -> Result<(), String> {
-    match kind {
-        Kind::Immutable if !startup => Err("can't set immutable config".into()),
-        Kind::Immutable | Kind::Str => Ok(()),
-        Kind::Int => parse_memory(v)
-            .map(|_| ())
-            .ok_or_else(|| "argument couldn't be parsed into an integer".into()),
-        Kind::Bool => match v.to_ascii_lowercase().as_str() {
-            "yes" | "no" => Ok(()),
-            _ => Err("argument must be 'yes' or 'no'".into()),
-        },
-        Kind::Enum(opts) => {
-            if opts.iter().any(|o| o.eq_ignore_ascii_case(v)) {
-                Ok(())
-            } else {
-                Err("argument(s) must be one of the following: ".to_string() + &opts.join(", "))
-            }
-        }
-        Kind::Events => keyspace_events::parse_flags(v)
-            .map(|_| ())
-            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
-        Kind::Save => {
-            // Redis: an even count of integers, seconds >= 1, changes >= 0.
-            let w: Vec<&str> = v.split_whitespace().collect();
-            let ok = w.len().is_multiple_of(2)
-                && w.iter().enumerate().all(|(i, x)| {
-                    x.parse::<i64>()
-                        .is_ok_and(|n| if i % 2 == 0 { n >= 1 } else { n >= 0 })
-                });
-            if ok {
-                Ok(())
-            } else {
-                Err("Invalid save parameters".into())
-            }
-        }
-    }
-}
-
-fn normalize(kind: Kind, v: &str) -> String {
-    match kind {
-        Kind::Int => parse_memory(v).map(|n| n.to_string()).unwrap_or_default(),
-        Kind::Bool | Kind::Enum(_) => v.to_ascii_lowercase(),
-        Kind::Events => {
-            keyspace_events::flags_to_string(keyspace_events::parse_flags(v).unwrap_or(0))
-        }
-        Kind::Save => v
-            .split_whitespace()
-            .filter_map(|x| x.parse::<i64>().ok())
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => v.to_string(),
-    }
-}
-
-/// Integers with Redis's memory suffixes (1k = 1000, 1kb = 1024, ...).
-pub fn parse_memory(v: &str) -> Option<u64> {
-    let l = v.to_ascii_lowercase();
-    let units: [(&str, u64); 6] = [
-        ("kb", 1024),
-        ("mb", 1024 * 1024),
-        ("gb", 1024 * 1024 * 1024),
-        ("k", 1000),
-        ("m", 1000 * 1000),
-        ("g", 1000 * 1000 * 1000),
-    ];
-    for (suffix, mul) in units {
-        if let Some(num) = l.strip_suffix(suffix) {
-            return num.parse::<u64>().ok()?.checked_mul(mul);
-        }
-    }
-    l.parse().ok()
-}
-
-/// Splits a config line into words, honouring "double" and 'single' quotes.
+/// Splits a line into words as Redis's `sdssplitargs`: "double quotes" with
+/// `\n \r \t \b \a \xHH` escapes, 'single quotes' with `\'`, a closing quote
+/// followed by a space or the end. `None` on unbalanced quotes.
 pub fn split_quoted(line: &str) -> Option<Vec<String>> {
+    let b = line.as_bytes();
     let mut out = Vec::new();
-    let mut chars = line.chars().peekable();
+    let mut i = 0;
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        while i < b.len() && crate::num::is_c_space(b[i]) {
+            i += 1;
         }
-        let Some(&c) = chars.peek() else {
+        if i >= b.len() {
             return Some(out);
-        };
-        let mut word = String::new();
-        if c == '"' || c == '\'' {
-            chars.next();
-            loop {
-                match chars.next() {
+        }
+        let mut word: Vec<u8> = Vec::new();
+        let (mut dq, mut sq) = (false, false);
+        loop {
+            let c = b.get(i).copied();
+            if dq {
+                match c {
                     None => return None,
-                    Some('\\') if c == '"' => match chars.next() {
-                        Some('n') => word.push('\n'),
-                        Some('t') => word.push('\t'),
-                        Some(o) => word.push(o),
-                        None => return None,
-                    },
-                    Some(q) if q == c => break,
+                    Some(b'\\')
+                        if b.get(i + 1) == Some(&b'x')
+                            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+                            && b.get(i + 3).is_some_and(u8::is_ascii_hexdigit) =>
+                    {
+                        let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
+                        word.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 3;
+                    }
+                    Some(b'\\') if i + 1 < b.len() => {
+                        i += 1;
+                        word.push(match b[i] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 8,
+                            b'a' => 7,
+                            o => o,
+                        });
+                    }
+                    Some(b'"') => {
+                        if b.get(i + 1).is_some_and(|&n| !crate::num::is_c_space(n)) {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(o) => word.push(o),
+                }
+            } else if sq {
+                match c {
+                    None => return None,
+                    Some(b'\\') if b.get(i + 1) == Some(&b'\'') => {
+                        i += 1;
+                        word.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if b.get(i + 1).is_some_and(|&n| !crate::num::is_c_space(n)) {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(o) => word.push(o),
+                }
+            } else {
+                match c {
+                    None | Some(b' ' | b'\n' | b'\r' | b'\t' | 0) => break,
+                    Some(b'"') => dq = true,
+                    Some(b'\'') => sq = true,
                     Some(o) => word.push(o),
                 }
             }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                word.push(c);
-                chars.next();
-            }
+            i += 1;
         }
-        out.push(word);
+        out.push(String::from_utf8_lossy(&word).into_owned());
     }
 }
 
-/// The grammar of `notify-keyspace-events`: event classes as letters.
-pub mod keyspace_events {
-    /// Event classes and the two channel kinds, as `notify-keyspace-events` letters.
-    pub mod class {
-        pub const KEYSPACE: u32 = 1 << 0; // K
-        pub const KEYEVENT: u32 = 1 << 1; // E
-        pub const GENERIC: u32 = 1 << 2; // g
-        pub const STRING: u32 = 1 << 3; // $
-        pub const LIST: u32 = 1 << 4; // l
-        pub const SET: u32 = 1 << 5; // s
-        pub const HASH: u32 = 1 << 6; // h
-        pub const ZSET: u32 = 1 << 7; // z
-        pub const EXPIRED: u32 = 1 << 8; // x
-        pub const EVICTED: u32 = 1 << 9; // e
-        pub const STREAM: u32 = 1 << 10; // t
-        pub const KEY_MISS: u32 = 1 << 11; // m
-        pub const MODULE: u32 = 1 << 12; // d
-        pub const NEW: u32 = 1 << 13; // n
-        /// `A`: every class but key-miss and new.
-        pub const ALL: u32 =
-            GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
-    }
-
-    /// The letters of `notify-keyspace-events`, in the order Redis prints them.
-    const LETTERS: &[(char, u32)] = &[
-        ('g', class::GENERIC),
-        ('$', class::STRING),
-        ('l', class::LIST),
-        ('s', class::SET),
-        ('h', class::HASH),
-        ('z', class::ZSET),
-        ('x', class::EXPIRED),
-        ('e', class::EVICTED),
-        ('t', class::STREAM),
-        ('d', class::MODULE),
-        ('n', class::NEW),
-    ];
-
-    /// Parses a `notify-keyspace-events` value (`None` on an unknown letter).
-    pub fn parse_flags(s: &str) -> Option<u32> {
-        let mut f = 0;
-        for ch in s.chars() {
-            f |= match ch {
-                'A' => class::ALL,
-                'K' => class::KEYSPACE,
-                'E' => class::KEYEVENT,
-                'm' => class::KEY_MISS,
-                c => LETTERS.iter().find(|(l, _)| *l == c)?.1,
-            };
-        }
-        Some(f)
-    }
-
-    /// The canonical text of `flags`, as CONFIG GET shows it (Redis's order; with
-    /// `A`, the classes it covers and `n` are not spelled out).
-    pub fn flags_to_string(flags: u32) -> String {
-        let mut s = String::new();
-        if flags & class::ALL == class::ALL {
-            s.push('A');
-        } else {
-            for (l, c) in LETTERS {
-                if flags & c != 0 {
-                    s.push(*l);
-                }
-            }
-        }
-        for (l, c) in [
-            ('K', class::KEYSPACE),
-            ('E', class::KEYEVENT),
-            ('m', class::KEY_MISS),
-        ] {
-            if flags & c != 0 {
-                s.push(l);
-            }
-        }
-        s
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn flags_round_trip_as_redis_prints_them() {
-            for (given, shown) in [
-                ("KEA", "AKE"),
-                ("", ""),
-                ("Kx", "xK"),
-                ("E$lg", "g$lE"),
-                ("AKEm", "AKEm"),
-                ("Kn", "nK"),
-                ("AnK", "AK"),
-            ] {
-                let f = parse_flags(given).expect(given);
-                assert_eq!(flags_to_string(f), shown, "{given}");
-            }
-            assert_eq!(parse_flags("Kq"), None);
+/// A value quoted as Redis's `sdscatrepr` writes it (CONFIG REWRITE, the
+/// command line's options).
+pub fn repr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for &c in s.as_bytes() {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c as char),
+            c => out.push_str(&format!("\\x{c:02x}")),
         }
     }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn set(c: &mut Config, kv: &[(&str, &str)]) -> Result<Vec<Change>, SetError> {
+        let pairs: Vec<(&[u8], &[u8])> = kv
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        c.set_many(&pairs, SetRules::default())
+    }
+
+    fn msg(e: Result<Vec<Change>, SetError>) -> String {
+        match e {
+            Err(SetError::Msg(m)) => m,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn file_and_flags() {
+    fn file_and_options() {
         let mut c = Config::default();
         c.apply_file("# comment\nport 7000\nrequirepass \"a b\"\n\nmaxmemory 1mb\n")
             .unwrap();
@@ -539,19 +537,108 @@ mod tests {
         assert_eq!(c.get("maxmemory"), "1048576");
         assert!(c.apply_file("nosuchdirective 1").is_err());
         assert!(c.apply_file("port \"7000").is_err());
+        assert!(
+            c.apply_file("port 1 2")
+                .unwrap_err()
+                .contains("wrong number")
+        );
+        c.apply_file("hash-max-ziplist-entries 20\nlist-max-ziplist-entries 5")
+            .unwrap();
+        assert_eq!(c.get("hash-max-listpack-entries"), "20");
+        let mut c = Config::default();
+        c.apply_file("save 900 1\nsave 100 100").unwrap();
+        assert_eq!(c.get("save"), "900 1 100 100");
+        c.apply_file("save \"\"").unwrap();
+        assert_eq!(c.get("save"), "");
+        c.apply_file("save \"60 5 10 1\"\nshutdown-on-sigint nosave force now")
+            .unwrap();
+        assert_eq!(c.get("save"), "60 5 10 1");
+        assert_eq!(c.get("shutdown-on-sigint"), "nosave now force");
     }
 
     #[test]
     fn config_set_rules() {
         let mut c = Config::default();
-        assert!(c.set("maxclients", "5").is_ok());
-        assert!(c.set("port", "1").unwrap_err().contains("immutable"));
+        assert!(set(&mut c, &[("maxclients", "5")]).is_ok());
+        assert!(msg(set(&mut c, &[("daemonize", "yes")])).contains("immutable"));
+        assert!(msg(set(&mut c, &[("dir", "/")])).contains("protected"));
+        assert!(msg(set(&mut c, &[("nope", "1")])).starts_with("Unknown option"));
+        assert!(msg(set(&mut c, &[("appendonly", "maybe")])).contains("'yes' or 'no'"));
         assert!(
-            c.set("nope", "1")
-                .unwrap_err()
-                .starts_with("Unknown option")
+            msg(set(&mut c, &[("Maxmemory", "1"), ("MAXMEMORY", "2")]))
+                .contains("argument 'MAXMEMORY') - duplicate parameter")
         );
-        assert!(c.set("appendonly", "maybe").is_err());
-        assert_eq!(c.matching(b"max*").len(), 3);
+        // An alias is a name of its own; the last one set wins.
+        set(
+            &mut c,
+            &[("lua-time-limit", "100"), ("busy-reply-threshold", "200")],
+        )
+        .unwrap();
+        assert_eq!(c.get("busy-reply-threshold"), "200");
+        assert_eq!(
+            msg(set(&mut c, &[("LUA-TIME-LIMIT", "x")])),
+            "CONFIG SET failed (possibly related to argument 'lua-time-limit') - argument couldn't be parsed into an integer"
+        );
+        let loading = SetRules {
+            protected_allowed: false,
+            loading: true,
+        };
+        assert_eq!(
+            c.set_many(&[(b"appendonly", b"yes")], loading).unwrap_err(),
+            SetError::Loading
+        );
+        set(&mut c, &[("hz", "1000")]).unwrap();
+        assert_eq!(c.get("hz"), "500");
+    }
+
+    #[test]
+    fn config_get_patterns() {
+        let c = Config::default();
+        let got = c.matching(&[b"maxmemory", b"maxmemory*", b"*of"]);
+        let names: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names.iter().filter(|n| **n == "maxmemory").count(), 1);
+        assert!(names.contains(&"slaveof") && names.contains(&"replicaof"));
+        assert!(names.contains(&"maxmemory-clients"));
+        assert!(
+            c.matching(&[b"*"])
+                .iter()
+                .all(|(k, _)| k != "key-load-delay")
+        );
+        assert_eq!(c.matching(&[b"key-load-delay"]).len(), 1);
+        assert_eq!(c.matching(&[b"MAXMEMORY"])[0].0, "MAXMEMORY");
+    }
+
+    #[test]
+    fn split_as_sdssplitargs() {
+        assert_eq!(
+            split_quoted(r#"a "b c" 'd\'e' "\x41\n""#).unwrap(),
+            vec!["a", "b c", "d'e", "A\n"]
+        );
+        assert_eq!(split_quoted(r#"x"y z""#).unwrap(), vec!["xy z"]);
+        assert!(split_quoted(r#""a"b"#).is_none());
+        assert!(split_quoted(r#""a"#).is_none());
+        assert_eq!(split_quoted(r#""""#).unwrap(), vec![""]);
+        assert_eq!(repr("a\"b\n"), r#""a\"b\n""#);
+    }
+
+    #[test]
+    fn every_name_is_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (n, _) in all_names() {
+            assert!(seen.insert(n), "{n} twice");
+            assert_eq!(n, n.to_ascii_lowercase());
+        }
+        // Every default is a value its own rules accept, unchanged.
+        for p in PARAMS.iter().filter(|p| p.kind != params::Kind::ReplicaOf) {
+            let words: Vec<String> = if p.has(params::MULTI_ARG) && !p.default.is_empty() {
+                p.default.split(' ').map(str::to_string).collect()
+            } else if p.has(params::MULTI_ARG) {
+                Vec::new()
+            } else {
+                vec![p.default.to_string()]
+            };
+            let v = value::parse(p, &words, p.default);
+            assert_eq!(v.as_deref(), Ok(p.default), "{}", p.name);
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! signals; `conn` serves one client's socket.
 
 pub mod conn;
+mod listen;
 
-use std::net::SocketAddr;
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -28,49 +28,29 @@ fn memlock_limit() -> u64 {
     if rc != 0 { u64::MAX } else { r.rlim_cur }
 }
 
-/// Binds `n` SO_REUSEPORT listeners on one address, failing like Redis if another
-/// process already listens there. glommio would set SO_REUSEPORT and silently share
-/// the port with that process, so we probe with a plain bind first.
-fn bind_listeners(addr: &str, port: u16, n: usize) -> Result<(u16, Vec<RawFd>), String> {
-    let sockaddr: SocketAddr = format!("{addr}:{port}")
-        .parse()
-        .or_else(|_| format!("[{addr}]:{port}").parse())
-        .map_err(|_| format!("Invalid bind address '{addr}'"))?;
-    let mut port = port;
-    if port != 0 {
-        std::net::TcpListener::bind(sockaddr).map_err(|e| {
-            format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
-        })?;
+/// Sets up the log: `loglevel`, and `logfile` when set (opened for appending,
+/// as Redis does; an empty name logs to standard error).
+pub fn init_logging(config: &Config) -> Result<(), String> {
+    let level = crate::config::log_level(config.get("loglevel")).unwrap_or(log::LevelFilter::Info);
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level).format_timestamp_millis();
+    let file = config.get("logfile");
+    if !file.is_empty() {
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+            .map_err(|e| format!("Can't open the log file: {}", os_error_text(&e)))?;
+        b.target(env_logger::Target::Pipe(Box::new(f)));
     }
-    let mut fds = Vec::with_capacity(n);
-    for _ in 0..n {
-        let domain = if sockaddr.is_ipv6() {
-            socket2::Domain::IPV6
-        } else {
-            socket2::Domain::IPV4
-        };
-        let sock =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-                .map_err(|e| format!("socket: {e}"))?;
-        let bind_to = SocketAddr::new(sockaddr.ip(), port);
-        sock.set_reuse_address(true)
-            .and_then(|_| sock.set_reuse_port(true))
-            .and_then(|_| sock.bind(&bind_to.into()))
-            .and_then(|_| sock.listen(511))
-            .map_err(|e| {
-                format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
-            })?;
-        if port == 0 {
-            port = sock
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_socket())
-                .map(|a| a.port())
-                .ok_or("could not read the bound port")?;
-        }
-        fds.push(std::net::TcpListener::from(sock).into_raw_fd());
-    }
-    Ok((port, fds))
+    b.init();
+    Ok(())
+}
+
+/// An OS error as C's `strerror` words it (without Rust's "(os error N)").
+fn os_error_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
 }
 
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN. Returns the exit code.
@@ -97,13 +77,9 @@ pub fn run(mut config: Config) -> i32 {
     }
     let io_memory = (config.get_u64("io-memory-kb").max(64) * 1024) as usize;
     let spin_us = config.get_u64("spin-before-park-us");
-    let bind = config
-        .get("bind")
-        .split_whitespace()
-        .next()
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let (port, fds) = match bind_listeners(&bind, config.port(), nshards) {
+    let bind = listen::first_address(config.get("bind"));
+    let backlog = config.get_i64("tcp-backlog") as i32;
+    let (port, fds) = match listen::bind_listeners(&bind, config.port(), nshards, backlog) {
         Ok(v) => v,
         Err(e) => {
             error!("{e}");
@@ -152,7 +128,11 @@ pub fn run(mut config: Config) -> i32 {
     // or, on a first start, its first base is written.
     let replays = aof.is_some();
     crate::commands::install();
-    let globals = Arc::new(Globals::new(config, nshards, port));
+    let globals = Arc::new(Globals::new(config, nshards));
+    let _ = globals.relisten.set(listen::relisten);
+    if let Ok(mut l) = globals.listening.lock() {
+        *l = (bind.clone(), port);
+    }
     globals
         .persist
         .loading
@@ -365,15 +345,11 @@ async fn shard_main(
     loading: Arc<Loading>,
 ) {
     let shard = Shard::start(id, globals.clone(), wiring).await;
-    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
-    // exactly this shard; nothing else owns or closes it.
-    let listener =
-        unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     // Connections are served (with -LOADING) while the snapshot loads.
-    let acceptor = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
+    listen::adopt(&shard, fd);
     if !loading.run(&shard).await {
         globals.shutdown.store(true, Ordering::Relaxed);
-        acceptor.cancel();
+        listen::stop();
         shard.close_clients();
         return;
     }
@@ -390,7 +366,7 @@ async fn shard_main(
             shard::aof::on_tick(&shard);
         }
     }
-    acceptor.cancel();
+    listen::stop();
     if id == 0 {
         // What was journaled before the shutdown reaches the file, synced.
         shard::aof::stop(&globals).await;

@@ -1,8 +1,11 @@
 //! Process-wide settings and counters shared by every shard. Holds no keyspace
 //! data: every key lives in exactly one shard's `Store`.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use futures::future::LocalBoxFuture;
 use std::time::Instant;
 
 use crate::config::Config;
@@ -10,7 +13,6 @@ use crate::config::Config;
 pub struct Globals {
     pub config: RwLock<Config>,
     pub nshards: usize,
-    pub port: u16,
     pub next_client_id: AtomicU64,
     /// Transaction and waiter ids (one sequence: both key the same shard tables).
     pub next_txid: AtomicU64,
@@ -45,7 +47,17 @@ pub struct Globals {
     pub persist: super::persist::State,
     /// The append-only file (see `shard::aof`).
     pub aof: super::aof::State,
+    /// Moves the listening sockets (CONFIG SET port|bind); only `server`
+    /// holds sockets, so it registers this at start-up.
+    pub relisten: OnceLock<Relisten>,
+    /// The address and port the shards listen on now.
+    pub listening: Mutex<(String, u16)>,
 }
+
+/// Moves every shard's listener to `bind`'s first address and `port`, all or
+/// none; answers the port now listened on (port 0 picks a free one).
+pub type Relisten =
+    fn(Rc<super::Shard>, String, u16) -> LocalBoxFuture<'static, Result<u16, String>>;
 
 /// CLIENT PAUSE WRITE: commands that may write or replicate wait.
 pub const PAUSE_WRITE: u32 = 1;
@@ -53,12 +65,11 @@ pub const PAUSE_WRITE: u32 = 1;
 pub const PAUSE_ALL: u32 = 2;
 
 impl Globals {
-    pub fn new(config: Config, nshards: usize, port: u16) -> Globals {
+    pub fn new(config: Config, nshards: usize) -> Globals {
         apply_live_settings(&config);
         Globals {
             config: RwLock::new(config),
             nshards,
-            port,
             next_client_id: AtomicU64::new(1),
             next_txid: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
@@ -82,6 +93,8 @@ impl Globals {
             bcast: RwLock::new(Vec::new()),
             persist: super::persist::State::new(nshards),
             aof: super::aof::State::new(),
+            relisten: OnceLock::new(),
+            listening: Mutex::new((String::new(), 0)),
         }
     }
 
@@ -143,6 +156,9 @@ impl Globals {
 
 /// Settings the hot paths read from atomics rather than the config lock.
 fn apply_live_settings(config: &Config) {
+    if let Some(level) = crate::config::log_level(config.get("loglevel")) {
+        log::set_max_level(level);
+    }
     crate::store::notify::set_flags(config.keyspace_events());
     super::tracking::set_max_keys(config.get_u64("tracking-table-max-keys"));
     crate::store::rdb::set_compression(config.get("rdbcompression") != "no");

@@ -135,7 +135,7 @@ conn_fn!(info, |c, argv| {
                     std::env::consts::ARCH,
                     std::process::id(),
                     g.run_id,
-                    g.port,
+                    cfg.port(),
                     crate::store::now_ms() * 1000,
                     uptime,
                     uptime / 86400,
