@@ -3,8 +3,9 @@
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use futures::future::LocalBoxFuture;
 use glommio::net::TcpListener;
@@ -47,15 +48,20 @@ fn probe(ip: IpAddr, addr: &str, port: u16) -> Result<u16, String> {
 }
 
 /// Binds `n` SO_REUSEPORT listeners on one address with `backlog`, after a
-/// probe.
+/// probe unless `probe` is false (the port is ours already).
 pub fn bind_listeners(
     addr: &str,
     port: u16,
     n: usize,
     backlog: i32,
-) -> Result<(u16, Vec<RawFd>), String> {
+    probe_first: bool,
+) -> Result<(u16, Vec<OwnedFd>), String> {
     let ip = parse_ip(addr)?;
-    let port = probe(ip, addr, port)?;
+    let port = if probe_first || port == 0 {
+        probe(ip, addr, port)?
+    } else {
+        port
+    };
     let mut fds = Vec::with_capacity(n);
     for _ in 0..n {
         let domain = if ip.is_ipv6() {
@@ -74,41 +80,37 @@ pub fn bind_listeners(
             .map_err(|e| {
                 format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
             })?;
-        fds.push(std::net::TcpListener::from(sock).into_raw_fd());
+        fds.push(OwnedFd::from(sock));
     }
     Ok((port, fds))
 }
 
-/// This shard thread's listening state.
+/// This shard thread's acceptor, and its shard.
 #[derive(Default)]
 struct Local {
     shard: Option<Rc<Shard>>,
     acceptor: Option<glommio::task::JoinHandle<()>>,
-    /// A listener bound by a move in progress, not accepting yet.
-    staged: Option<TcpListener>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 
-fn accept_on(shard: Rc<Shard>, listener: TcpListener) {
+/// Starts accepting on a listener `bind_listeners` made for this shard (the
+/// one accepting before, if any, stops and closes).
+pub fn adopt(shard: &Rc<Shard>, fd: OwnedFd) {
+    let fd = fd.into_raw_fd();
+    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
+    // exactly this shard; nothing else owns or closes it.
+    let listener = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let task = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
     LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         if let Some(old) = l.acceptor.replace(task) {
             old.cancel();
         }
-        l.shard = Some(shard);
+        l.shard = Some(shard.clone());
     });
-}
-
-/// Starts accepting on the listener `bind_listeners` made for this shard.
-pub fn adopt(shard: &Rc<Shard>, fd: RawFd) {
-    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
-    // exactly this shard; nothing else owns or closes it.
-    let listener = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    accept_on(shard.clone(), listener);
 }
 
 /// Stops accepting (shutdown).
@@ -118,39 +120,13 @@ pub fn stop() {
         if let Some(t) = l.acceptor.take() {
             t.cancel();
         }
-        l.staged = None;
         l.shard = None;
     });
 }
 
-/// Step one of a move, on each shard: bind the new listener beside the old.
-fn stage(to: SocketAddr) -> Result<(), String> {
-    let listener = TcpListener::bind(to).map_err(|e| {
-        format!(
-            "Could not create server TCP listening socket {}:{}: bind: {e}",
-            to.ip(),
-            to.port()
-        )
-    })?;
-    LOCAL.with(|l| l.borrow_mut().staged = Some(listener));
-    Ok(())
-}
-
-/// Step two: accept on the staged listener and close the old one, or (`keep`
-/// false) drop the staged one.
-fn finish(commit: bool) {
-    let (shard, staged) = LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        (l.shard.clone(), l.staged.take())
-    });
-    if let (true, Some(shard), Some(listener)) = (commit, shard, staged) {
-        accept_on(shard, listener);
-    }
-}
-
-/// [`crate::shard::globals::Relisten`]: every shard binds the new address
-/// first; only when all have does each switch to it (the old sockets close),
-/// so a failure leaves the server listening where it was.
+/// [`crate::shard::globals::Relisten`]: binds every shard's new listener
+/// first (so a failure leaves the server listening where it was), then each
+/// shard switches to its own and closes the old one.
 pub fn relisten(
     shard: Rc<Shard>,
     bind: String,
@@ -167,25 +143,26 @@ pub fn relisten(
         if now == (addr.clone(), port) && port != 0 {
             return Ok(port);
         }
-        let ip = parse_ip(&addr)?;
+        let backlog = shard.globals.config().get_i64("tcp-backlog") as i32;
         // The current port is ours already: only a new one needs the probe.
-        let port = if port == 0 || port != now.1 {
-            probe(ip, &addr, port)?
-        } else {
-            port
-        };
-        let to = SocketAddr::new(ip, port);
-        let staged = on_all_shards(&shard, move |_| stage(to)).await;
-        let failed = staged.into_iter().find_map(Result::err);
-        let ok = failed.is_none() && shard.nshards > 0;
-        on_all_shards(&shard, move |_| finish(ok)).await;
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let (port, fds) = bind_listeners(&addr, port, shard.nshards, backlog, port != now.1)?;
+        let fds: Arc<Mutex<Vec<Option<OwnedFd>>>> =
+            Arc::new(Mutex::new(fds.into_iter().map(Some).collect()));
+        on_all_shards(&shard, move |sh| {
+            let fd = fds
+                .lock()
+                .ok()
+                .and_then(|mut f| f.get_mut(sh.id).and_then(Option::take));
+            let me = LOCAL.with(|l| l.borrow().shard.clone());
+            if let (Some(fd), Some(me)) = (fd, me) {
+                adopt(&me, fd);
+            }
+        })
+        .await;
         if let Ok(mut l) = shard.globals.listening.lock() {
-            *l = (addr, port);
+            *l = (addr.clone(), port);
         }
-        log::info!("Listening on {to} now");
+        log::info!("Listening on {addr}:{port} now");
         Ok(port)
     })
 }

@@ -4,7 +4,7 @@
 pub mod conn;
 mod listen;
 
-use std::os::fd::RawFd;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub fn run(mut config: Config) -> i32 {
     let spin_us = config.get_u64("spin-before-park-us");
     let bind = listen::first_address(config.get("bind"));
     let backlog = config.get_i64("tcp-backlog") as i32;
-    let (port, fds) = match listen::bind_listeners(&bind, config.port(), nshards, backlog) {
+    let (port, fds) = match listen::bind_listeners(&bind, config.port(), nshards, backlog, true) {
         Ok(v) => v,
         Err(e) => {
             error!("{e}");
@@ -97,6 +97,9 @@ pub fn run(mut config: Config) -> i32 {
     }
     if let Ok(cwd) = std::env::current_dir() {
         config.set_dir(&cwd.display().to_string());
+    }
+    for (name, value) in config.inert_settings() {
+        warn!("{name} is set to '{value}': corekv accepts it but does not act on it yet");
     }
     // With appendonly yes the AOF directory is the dataset (dump.rdb is
     // not read), as in Redis.
@@ -146,7 +149,10 @@ pub fn run(mut config: Config) -> i32 {
         aof: std::sync::Mutex::new(aof),
         aof_done: AtomicBool::new(false),
     });
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for (sig, param) in [
+        (signal_hook::consts::SIGINT, "shutdown-on-sigint"),
+        (signal_hook::consts::SIGTERM, "shutdown-on-sigterm"),
+    ] {
         let flag = Arc::new(AtomicBool::new(false));
         let g = globals.clone();
         // The handler only sets an atomic flag that the shards poll.
@@ -158,8 +164,13 @@ pub fn run(mut config: Config) -> i32 {
                 std::thread::sleep(Duration::from_millis(50));
                 if flag.swap(false, Ordering::Relaxed) {
                     warn!("Received signal, scheduling shutdown...");
-                    // Shard 0 saves first if save points are set, then shuts down.
-                    g.shutdown_requested.store(true, Ordering::Relaxed);
+                    // Shard 0 saves first (as the flags and save points say),
+                    // then shuts down.
+                    let flags = crate::config::shutdown_flags(g.config().get(param));
+                    g.shutdown_requested.store(
+                        shard::globals::SHUTDOWN_SIGNALLED | flags,
+                        Ordering::Relaxed,
+                    );
                 }
             }
         });
@@ -178,6 +189,7 @@ pub fn run(mut config: Config) -> i32 {
             memlock / 1024
         },
     );
+    let _pidfile = PidFile::create(globals.config().get("pidfile"));
     let wiring = shard::wire(nshards, 1024);
     let mut handles = Vec::new();
     for (id, (w, fd)) in wiring.into_iter().zip(fds).enumerate() {
@@ -215,6 +227,34 @@ pub fn run(mut config: Config) -> i32 {
     }
     info!("corekv is now ready to exit, bye bye...");
     code
+}
+
+/// `pidfile`: written at start-up, removed at exit (by its absolute path, as
+/// CONFIG SET dir may move the working directory meanwhile).
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn create(name: &str) -> PidFile {
+        if name.is_empty() {
+            return PidFile(None);
+        }
+        let path = std::path::absolute(name).unwrap_or_else(|_| name.into());
+        match std::fs::write(&path, format!("{}\n", std::process::id())) {
+            Ok(()) => PidFile(Some(path)),
+            Err(e) => {
+                warn!("Failed to write PID file: {e}");
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// Start-up loading of the snapshot file: every shard loads its share of the
@@ -341,7 +381,7 @@ async fn shard_main(
     id: usize,
     globals: Arc<Globals>,
     wiring: shard::Wiring,
-    fd: RawFd,
+    fd: OwnedFd,
     loading: Arc<Loading>,
 ) {
     let shard = Shard::start(id, globals.clone(), wiring).await;

@@ -17,9 +17,10 @@ pub struct Globals {
     /// Transaction and waiter ids (one sequence: both key the same shard tables).
     pub next_txid: AtomicU64,
     pub shutdown: AtomicBool,
-    /// A signal asked for shutdown: shard 0 saves (if save points are set)
-    /// and then sets `shutdown`.
-    pub shutdown_requested: AtomicBool,
+    /// A signal asked for shutdown: [`SHUTDOWN_SIGNALLED`] with the
+    /// signal's `shutdown-on-sig*` flags. Shard 0 saves as they say and then
+    /// sets `shutdown`.
+    pub shutdown_requested: AtomicU32,
     pub connected: AtomicU64,
     pub total_connections: AtomicU64,
     pub started: Instant,
@@ -59,6 +60,9 @@ pub struct Globals {
 pub type Relisten =
     fn(Rc<super::Shard>, String, u16) -> LocalBoxFuture<'static, Result<u16, String>>;
 
+/// Set in `shutdown_requested` when a signal asked for shutdown.
+pub const SHUTDOWN_SIGNALLED: u32 = 1 << 31;
+
 /// CLIENT PAUSE WRITE: commands that may write or replicate wait.
 pub const PAUSE_WRITE: u32 = 1;
 /// CLIENT PAUSE ALL: every command waits.
@@ -73,7 +77,7 @@ impl Globals {
             next_client_id: AtomicU64::new(1),
             next_txid: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
-            shutdown_requested: AtomicBool::new(false),
+            shutdown_requested: AtomicU32::new(0),
             connected: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             started: Instant::now(),
@@ -160,7 +164,19 @@ fn apply_live_settings(config: &Config) {
         log::set_max_level(level);
     }
     crate::store::notify::set_flags(config.keyspace_events());
+    crate::protocol::set_limits(
+        config.get_i64("proto-max-bulk-len"),
+        config.get_u64("client-query-buffer-limit") as usize,
+    );
     super::tracking::set_max_keys(config.get_u64("tracking-table-max-keys"));
+    crate::store::limits::set(crate::store::limits::Limits {
+        hash_entries: config.get_u64("hash-max-listpack-entries") as usize,
+        hash_value: config.get_u64("hash-max-listpack-value") as usize,
+        zset_entries: config.get_u64("zset-max-listpack-entries") as usize,
+        zset_value: config.get_u64("zset-max-listpack-value") as usize,
+        intset_entries: config.get_u64("set-max-intset-entries") as usize,
+        hll_sparse_bytes: config.get_u64("hll-sparse-max-bytes") as usize,
+    });
     crate::store::rdb::set_compression(config.get("rdbcompression") != "no");
     super::persist::set_stop_writes_on_error(config);
 }

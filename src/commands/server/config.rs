@@ -1,6 +1,7 @@
 //! CONFIG GET/SET/RESETSTAT/REWRITE, the log level, TIME, DEBUG and SHUTDOWN.
 
 use super::*;
+use crate::config::params::INERT;
 use crate::config::{Config, SetError, SetRules};
 
 conn_fn!(config_get, |c, argv| {
@@ -67,6 +68,12 @@ conn_fn!(config_set, |c, argv| {
                 change.name
             )));
         }
+    }
+    for change in changes.iter().filter(|c| c.param.has(INERT)) {
+        log::info!(
+            "CONFIG SET {}: corekv accepts it but does not act on it yet",
+            change.name
+        );
     }
     c.reply().ok();
     Ok(())
