@@ -303,14 +303,19 @@ pub fn log_level(name: &str) -> Option<log::LevelFilter> {
     })
 }
 
-/// The names of the parameters corekv accepts without acting on them, as the
-/// README lists them.
-pub fn inert_names() -> Vec<&'static str> {
-    PARAMS
+/// The README's list of the parameters corekv accepts without acting on
+/// them (sorted, with their aliases); a test keeps the README equal to it.
+pub fn markdown_inert_list() -> String {
+    let mut inert: Vec<&Param> = PARAMS.iter().filter(|p| p.has(params::INERT)).collect();
+    inert.sort_by_key(|p| p.name);
+    let names: Vec<String> = inert
         .iter()
-        .filter(|p| p.has(params::INERT))
-        .map(|p| p.name)
-        .collect()
+        .map(|p| match p.alias {
+            Some(a) => format!("`{}` (`{a}`)", p.name),
+            None => format!("`{}`", p.name),
+        })
+        .collect();
+    format!("{}.\n", names.join(", "))
 }
 
 /// Directives a Redis config file may hold that are not parameters and that
@@ -606,6 +611,25 @@ mod tests {
         );
         assert_eq!(c.matching(&[b"key-load-delay"]).len(), 1);
         assert_eq!(c.matching(&[b"MAXMEMORY"])[0].0, "MAXMEMORY");
+    }
+
+    #[test]
+    fn readme_lists_what_is_not_acted_on() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let list = markdown_inert_list();
+        assert!(
+            readme.contains(&list),
+            "README.md's list of accepted-only parameters is stale; replace it with:\n{list}"
+        );
+    }
+
+    #[test]
+    fn the_example_config_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/corekv.conf");
+        let c = Config::load(Some(path), "").expect("config/corekv.conf");
+        assert_eq!(c.get("save"), "3600 1 300 100 60 10000");
+        assert_eq!(c.file(), Some(Path::new(path)));
     }
 
     #[test]
