@@ -416,6 +416,8 @@ fn bad_line(n: usize, line: &str, why: &str) -> String {
 /// followed by a space or the end. `None` on unbalanced quotes.
 pub fn split_quoted(line: &str) -> Option<Vec<String>> {
     let b = line.as_bytes();
+    // A closing quote must end the word.
+    let ends_word = |i: usize| b.get(i + 1).is_none_or(|&n| crate::num::is_c_space(n));
     let mut out = Vec::new();
     let mut i = 0;
     loop {
@@ -452,13 +454,11 @@ pub fn split_quoted(line: &str) -> Option<Vec<String>> {
                             o => o,
                         });
                     }
-                    Some(b'"') => {
-                        if b.get(i + 1).is_some_and(|&n| !crate::num::is_c_space(n)) {
-                            return None;
-                        }
+                    Some(b'"') if ends_word(i) => {
                         i += 1;
                         break;
                     }
+                    Some(b'"') => return None,
                     Some(o) => word.push(o),
                 }
             } else if sq {
@@ -468,13 +468,11 @@ pub fn split_quoted(line: &str) -> Option<Vec<String>> {
                         i += 1;
                         word.push(b'\'');
                     }
-                    Some(b'\'') => {
-                        if b.get(i + 1).is_some_and(|&n| !crate::num::is_c_space(n)) {
-                            return None;
-                        }
+                    Some(b'\'') if ends_word(i) => {
                         i += 1;
                         break;
                     }
+                    Some(b'\'') => return None,
                     Some(o) => word.push(o),
                 }
             } else {

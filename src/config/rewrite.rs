@@ -233,11 +233,8 @@ pub fn rewritten(c: &Config, old: &str) -> String {
 
 /// Rewrites `path` in place: a temporary file beside it, synced, renamed over.
 pub fn rewrite_file(c: &Config, path: &Path) -> Result<(), String> {
-    let os_err = |e: std::io::Error| {
-        let text = e.to_string();
-        let short = text.split(" (os error").next().unwrap_or(&text).to_string();
-        format!("Rewriting config file: {short}")
-    };
+    let os_err =
+        |e: std::io::Error| format!("Rewriting config file: {}", crate::util::strerror(&e));
     let old = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

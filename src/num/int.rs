@@ -75,21 +75,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// empty string is 0, as `strtoll` stops at once on the terminating NUL).
 /// `overflow` tells whether it saturated (C's `ERANGE`).
 pub fn strtoll_whole(s: &[u8], radix: u32) -> Option<(i64, bool)> {
-    let mut i = s
-        .iter()
-        .take_while(|&&c| super::float::is_c_space(c))
-        .count();
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (_, i, neg) = super::float::space_and_sign(s);
     let digits = s[i..]
         .iter()
         .take_while(|c| (**c as char).is_digit(radix))

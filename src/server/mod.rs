@@ -40,17 +40,11 @@ pub fn init_logging(config: &Config) -> Result<(), String> {
             .append(true)
             .create(true)
             .open(file)
-            .map_err(|e| format!("Can't open the log file: {}", os_error_text(&e)))?;
+            .map_err(|e| format!("Can't open the log file: {}", crate::util::strerror(&e)))?;
         b.target(env_logger::Target::Pipe(Box::new(f)));
     }
     b.init();
     Ok(())
-}
-
-/// An OS error as C's `strerror` words it (without Rust's "(os error N)").
-fn os_error_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    s.split(" (os error").next().unwrap_or(&s).to_string()
 }
 
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN. Returns the exit code.

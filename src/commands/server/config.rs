@@ -86,10 +86,7 @@ async fn apply(c: &Client, name: &str) -> Result<(), String> {
     match name {
         "dir" => {
             let dir = g.config().get("dir").to_string();
-            std::env::set_current_dir(&dir).map_err(|e| {
-                let s = e.to_string();
-                s.split(" (os error").next().unwrap_or(&s).to_string()
-            })?;
+            std::env::set_current_dir(&dir).map_err(|e| crate::util::strerror(&e))?;
             if let Ok(cwd) = std::env::current_dir() {
                 g.config_mut().set_dir(&cwd.display().to_string());
             }
