@@ -203,6 +203,17 @@ fn live_settings_act_at_once() {
         "*2\\r\\n$4\\r\\npong\\r\\n$0\\r\\n\\r\\n"
     );
 
+    // loglevel: the started-at `warning` hides notices until it changes.
+    ok(admin.cmd(&["CONFIG", "SET", "maxmemory", "5"]));
+    ok(admin.cmd(&["CONFIG", "SET", "loglevel", "notice"]));
+    ok(admin.cmd(&["CONFIG", "SET", "maxmemory", "0"]));
+    let log = server.log();
+    let notices = log
+        .matches("CONFIG SET maxmemory: corekv accepts it")
+        .count();
+    assert_eq!(notices, 1, "{log}");
+    ok(admin.cmd(&["CONFIG", "SET", "loglevel", "warning"]));
+
     // Protected parameters need enable-protected-configs.
     assert!(
         String::from_utf8_lossy(&admin.cmd(&["CONFIG", "SET", "dir", "/tmp"]))

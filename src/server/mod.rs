@@ -32,8 +32,11 @@ fn memlock_limit() -> u64 {
 /// as Redis does; an empty name logs to standard error).
 pub fn init_logging(config: &Config) -> Result<(), String> {
     let level = crate::config::log_level(config.get("loglevel")).unwrap_or(log::LevelFilter::Info);
+    // The logger itself lets everything through: `log`'s global level, which
+    // CONFIG SET loglevel changes, is the filter.
     let mut b = env_logger::Builder::new();
-    b.filter_level(level).format_timestamp_millis();
+    b.filter_level(log::LevelFilter::Trace)
+        .format_timestamp_millis();
     let file = config.get("logfile");
     if !file.is_empty() {
         let f = std::fs::OpenOptions::new()
@@ -44,6 +47,7 @@ pub fn init_logging(config: &Config) -> Result<(), String> {
         b.target(env_logger::Target::Pipe(Box::new(f)));
     }
     b.init();
+    log::set_max_level(level);
     Ok(())
 }
 
