@@ -1,7 +1,6 @@
-//! The `corekv` binary: parse flags, load the config, run the shards.
+//! The `corekv` binary: read the command line and config file, run the shards.
 
-use clap::Parser;
-use corekv::config::{Cli, Config};
+use corekv::config::{Config, Startup, USAGE, parse_args};
 
 /// mimalloc instead of glibc malloc: size classes without a per-allocation
 /// header (keys and small packs are many tiny allocations) and thread-local
@@ -10,19 +9,32 @@ use corekv::config::{Cli, Config};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = Cli::parse();
-    let config = match Config::load(&cli) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let (file, options) = match parse_args(&argv) {
+        Startup::Help => {
+            println!("{USAGE}");
+            return;
+        }
+        Startup::Version => {
+            println!(
+                "corekv {} (Redis {} compatible)",
+                env!("CARGO_PKG_VERSION"),
+                corekv::config::REDIS_VERSION
+            );
+            return;
+        }
+        Startup::Run { file, options } => (file, options),
+    };
+    let config = match Config::load(file.as_deref(), &options) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
     };
-    let level = corekv::commands::server::log_level(config.get("loglevel"))
-        .unwrap_or(log::LevelFilter::Info);
-    env_logger::Builder::new()
-        .filter_level(level)
-        .format_timestamp_millis()
-        .init();
+    if let Err(e) = corekv::server::init_logging(&config) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     std::process::exit(corekv::server::run(config));
 }

@@ -1,4 +1,11 @@
-//! Small helpers shared by several command families.
+//! Small helpers shared by several modules.
+
+/// An OS error as C's `strerror` words it (Redis's error texts carry it), without
+/// Rust's " (os error N)".
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
+}
 
 /// Redis's `stringmatchlen`: glob matching with `*`, `?`, `[...]` (ranges, `^`
 /// negation) and `\` escapes. Iterative, so hostile patterns cannot overflow the

@@ -16,8 +16,10 @@ use crate::protocol::parse_i64;
 use crate::store::notify::{class as ev, notify};
 use crate::store::{Db, Entry, Value};
 
-/// Redis's `proto-max-bulk-len`: the largest string a command may build.
-pub const MAX_STRING: usize = 512 * 1024 * 1024;
+/// Redis's `proto-max-bulk-len` as set now: the largest string a command may build.
+fn max_string() -> usize {
+    usize::try_from(crate::protocol::max_bulk_len()).unwrap_or(0)
+}
 const TOO_BIG: CmdError =
     CmdError::Static("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 
@@ -524,7 +526,7 @@ fn append(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let now = ex.now;
     let db = ex.db();
     if let Some(cur) = read_str(db, key, now)?
-        && cur.len() + val.len() > MAX_STRING
+        && cur.len() + val.len() > max_string()
     {
         return Err(TOO_BIG);
     }
@@ -601,7 +603,7 @@ fn setrange(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let offset = offset as usize;
     if offset
         .checked_add(val.len())
-        .is_none_or(|end| end > MAX_STRING)
+        .is_none_or(|end| end > max_string())
     {
         return Err(TOO_BIG);
     }
@@ -946,7 +948,7 @@ fn bitfield_generic(ex: &mut Exec, a: &mut Args, ro: bool) -> CmdResult {
     let now = ex.now;
     let db = ex.db();
     let results = if plan.has_writes() {
-        if plan.required_len() > MAX_STRING {
+        if plan.required_len() > max_string() {
             return Err(TOO_BIG);
         }
         read_str(db, key, now)?;

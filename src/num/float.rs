@@ -29,26 +29,23 @@ pub fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
+/// What C's number readers skip first: white space, then one optional sign.
+/// Where the sign (or number) starts, where the digits start, and whether the
+/// sign was '-'.
+pub(super) fn space_and_sign(s: &[u8]) -> (usize, usize, bool) {
+    let start = s.iter().take_while(|&&c| is_c_space(c)).count();
+    match s.get(start) {
+        Some(b'-') => (start, start + 1, true),
+        Some(b'+') => (start, start + 1, false),
+        _ => (start, start, false),
+    }
+}
+
 /// C's `strtod` on a prefix of `s`: the value and how many bytes it used (0 when
 /// no number starts there). Also reports whether the digits were all zero, so
 /// callers can tell an underflow from a real zero.
 pub fn strtod(s: &[u8]) -> (f64, usize, bool) {
-    let mut i = 0;
-    while i < s.len() && is_c_space(s[i]) {
-        i += 1;
-    }
-    let num_start = i;
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (num_start, i, neg) = space_and_sign(s);
     let sign = if neg { -1.0 } else { 1.0 };
     let rest = &s[i..];
     let starts =

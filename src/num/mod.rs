@@ -7,7 +7,7 @@ pub use float::{
     LongDoubleError, add_long_double, format_double, format_g, is_c_space, parse_double,
     parse_double_erange, parse_f64, strtod,
 };
-pub use int::parse_cursor;
+pub use int::{parse_cursor, parse_i64, strtoll_whole};
 
 use std::cell::Cell;
 

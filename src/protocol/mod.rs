@@ -3,5 +3,5 @@
 pub mod parse;
 pub mod reply;
 
-pub use parse::{Parser, ProtocolError, parse_i64};
+pub use parse::{Parser, ProtocolError, max_bulk_len, parse_i64, query_buffer_limit, set_limits};
 pub use reply::{Proto, Reply};

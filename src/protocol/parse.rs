@@ -5,11 +5,38 @@
 //! arguments never get copied. Limits and error texts follow Redis 7's
 //! `processMultibulkBuffer` / `processInlineBuffer`.
 
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
 use bytes::{Bytes, BytesMut};
 use memchr::memchr;
 
 /// Redis's `proto-max-bulk-len` default.
 pub const MAX_BULK_LEN: i64 = 512 * 1024 * 1024;
+
+/// `proto-max-bulk-len` and `client-query-buffer-limit` as set now: read on
+/// every bulk header and every read, so CONFIG SET applies to open
+/// connections too (a relaxed load each).
+static MAX_BULK: AtomicI64 = AtomicI64::new(MAX_BULK_LEN);
+static QUERY_BUF_LIMIT: AtomicUsize = AtomicUsize::new(1 << 30);
+
+/// Sets the two request limits (the config applies them).
+pub fn set_limits(max_bulk_len: i64, query_buffer_limit: usize) {
+    MAX_BULK.store(max_bulk_len, Ordering::Relaxed);
+    QUERY_BUF_LIMIT.store(query_buffer_limit, Ordering::Relaxed);
+}
+
+/// `proto-max-bulk-len`: the longest argument, and the longest string a
+/// command may build.
+#[inline]
+pub fn max_bulk_len() -> i64 {
+    MAX_BULK.load(Ordering::Relaxed)
+}
+
+/// `client-query-buffer-limit`: past it, a client's unparsed input closes it.
+#[inline]
+pub fn query_buffer_limit() -> usize {
+    QUERY_BUF_LIMIT.load(Ordering::Relaxed)
+}
 /// Redis's `PROTO_INLINE_MAX_SIZE`: the longest line without a newline.
 pub const MAX_INLINE: usize = 64 * 1024;
 /// Redis rejects multibulk counts above `INT_MAX`; so do we, but arguments are
@@ -26,48 +53,7 @@ impl ProtocolError {
     }
 }
 
-/// Strict `string2ll` as Redis: optional '-', no '+', no leading zeros, no spaces.
-///
-/// ```
-/// use corekv::protocol::parse_i64;
-/// assert_eq!(parse_i64(b"-42"), Some(-42));
-/// assert_eq!(parse_i64(b"+1"), None);
-/// assert_eq!(parse_i64(b"007"), None);
-/// ```
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s {
-        [] => return None,
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
-    match digits {
-        [] => return None,
-        [b'0'] if !neg => return Some(0),
-        [b'0', ..] => return None,
-        _ => {}
-    }
-    if digits.len() > 19 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else if v > i64::MAX as u64 {
-        None
-    } else {
-        Some(v as i64)
-    }
-}
+pub use crate::num::parse_i64;
 
 /// Progress through one multibulk request.
 #[derive(Default, Clone, Copy)]
@@ -231,7 +217,7 @@ fn parse_multibulk(
             )));
         }
         let len = match parse_i64(&buf[pos + 1..cr]) {
-            Some(n) if (0..=MAX_BULK_LEN).contains(&n) => n as usize,
+            Some(n) if (0..=max_bulk_len()).contains(&n) => n as usize,
             _ => return Err(ProtocolError::new("invalid bulk length")),
         };
         let start = cr + 2;

@@ -78,6 +78,12 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
 async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let g = shard.globals.clone();
+    let keepalive = g.config().get_u64("tcp-keepalive");
+    if keepalive > 0
+        && let Err(e) = set_keepalive(stream.as_raw_fd(), keepalive)
+    {
+        debug!("tcp-keepalive: {e}");
+    }
     let id = g.next_client_id.fetch_add(1, Ordering::Relaxed);
     g.connected.fetch_add(1, Ordering::Relaxed);
     g.total_connections.fetch_add(1, Ordering::Relaxed);
@@ -112,15 +118,31 @@ const READ_CHUNK: usize = 16 * 1024;
 const MIN_READ: usize = 1024;
 const MAX_READ: usize = 256 * 1024;
 
+/// Runs `f` on the socket of the connection being served (glommio's stream
+/// lends only its raw fd).
+fn with_socket<R>(fd: RawFd, f: impl FnOnce(socket2::SockRef<'_>) -> R) -> R {
+    // SAFETY: `fd` is the open socket of the connection being served; it stays open
+    // for this whole call (the stream owning it is borrowed by our caller).
+    let sock = unsafe { BorrowedFd::borrow_raw(fd) };
+    f(socket2::SockRef::from(&sock))
+}
+
+/// `tcp-keepalive` as Redis's `anetKeepAlive` sets it: probes after `secs` idle
+/// seconds, then every third of that, three of them.
+fn set_keepalive(fd: RawFd, secs: u64) -> std::io::Result<()> {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs))
+        .with_interval(Duration::from_secs((secs / 3).max(1)))
+        .with_retries(3);
+    with_socket(fd, |s| s.set_tcp_keepalive(&ka))
+}
+
 /// Reads what the socket already holds, without waiting (WouldBlock if nothing).
 /// Bypasses glommio's read, which waits for an io_uring poll completion first.
 fn try_recv(fd: RawFd, buf: &mut BytesMut, max: usize) -> std::io::Result<usize> {
     buf.reserve(max);
     let spare = &mut buf.spare_capacity_mut()[..max];
-    // SAFETY: `fd` is the open socket of the connection being served; it stays open
-    // for this whole call (the stream owning it is borrowed by our caller).
-    let sock = unsafe { BorrowedFd::borrow_raw(fd) };
-    let n = socket2::SockRef::from(&sock).recv_with_flags(spare, libc::MSG_DONTWAIT)?;
+    let n = with_socket(fd, |s| s.recv_with_flags(spare, libc::MSG_DONTWAIT))?;
     // SAFETY: recv(2) initialised the first `n` bytes of the spare capacity, and
     // `n <= max <= spare capacity`.
     unsafe { buf.set_len(buf.len() + n) };
@@ -143,11 +165,6 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = Parser::default();
     let mut cmds: Vec<Vec<Bytes>> = Vec::new();
-    let limit = c
-        .shard
-        .globals
-        .config()
-        .get_u64("client-query-buffer-limit") as usize;
     // How much to read at once: grows while reads fill it (big values, deep
     // pipelines), shrinks back for small request/response traffic.
     let mut chunk = MIN_READ * 4;
@@ -173,7 +190,7 @@ async fn client_loop(c: &mut Client, stream: &mut TcpStream) -> std::io::Result<
             c.info.qbuf.set((buf.len(), buf.capacity() - buf.len()));
             match parser.parse(&mut buf, &mut cmds) {
                 Err(e) => stop = Some(format!("ERR Protocol error: {}", e.0)),
-                Ok(()) if buf.len() > limit => {
+                Ok(()) if buf.len() > crate::protocol::query_buffer_limit() => {
                     warn!("closing client {}: query buffer over the limit", c.info.id);
                     stop = Some(String::new());
                 }

@@ -2,9 +2,9 @@
 //! signals; `conn` serves one client's socket.
 
 pub mod conn;
+mod listen;
 
-use std::net::SocketAddr;
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -28,49 +28,27 @@ fn memlock_limit() -> u64 {
     if rc != 0 { u64::MAX } else { r.rlim_cur }
 }
 
-/// Binds `n` SO_REUSEPORT listeners on one address, failing like Redis if another
-/// process already listens there. glommio would set SO_REUSEPORT and silently share
-/// the port with that process, so we probe with a plain bind first.
-fn bind_listeners(addr: &str, port: u16, n: usize) -> Result<(u16, Vec<RawFd>), String> {
-    let sockaddr: SocketAddr = format!("{addr}:{port}")
-        .parse()
-        .or_else(|_| format!("[{addr}]:{port}").parse())
-        .map_err(|_| format!("Invalid bind address '{addr}'"))?;
-    let mut port = port;
-    if port != 0 {
-        std::net::TcpListener::bind(sockaddr).map_err(|e| {
-            format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
-        })?;
+/// Sets up the log: `loglevel`, and `logfile` when set (opened for appending,
+/// as Redis does; an empty name logs to standard error).
+pub fn init_logging(config: &Config) -> Result<(), String> {
+    let level = crate::config::log_level(config.get("loglevel")).unwrap_or(log::LevelFilter::Info);
+    // The logger itself lets everything through: `log`'s global level, which
+    // CONFIG SET loglevel changes, is the filter.
+    let mut b = env_logger::Builder::new();
+    b.filter_level(log::LevelFilter::Trace)
+        .format_timestamp_millis();
+    let file = config.get("logfile");
+    if !file.is_empty() {
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+            .map_err(|e| format!("Can't open the log file: {}", crate::util::strerror(&e)))?;
+        b.target(env_logger::Target::Pipe(Box::new(f)));
     }
-    let mut fds = Vec::with_capacity(n);
-    for _ in 0..n {
-        let domain = if sockaddr.is_ipv6() {
-            socket2::Domain::IPV6
-        } else {
-            socket2::Domain::IPV4
-        };
-        let sock =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-                .map_err(|e| format!("socket: {e}"))?;
-        let bind_to = SocketAddr::new(sockaddr.ip(), port);
-        sock.set_reuse_address(true)
-            .and_then(|_| sock.set_reuse_port(true))
-            .and_then(|_| sock.bind(&bind_to.into()))
-            .and_then(|_| sock.listen(511))
-            .map_err(|e| {
-                format!("Could not create server TCP listening socket {addr}:{port}: bind: {e}")
-            })?;
-        if port == 0 {
-            port = sock
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_socket())
-                .map(|a| a.port())
-                .ok_or("could not read the bound port")?;
-        }
-        fds.push(std::net::TcpListener::from(sock).into_raw_fd());
-    }
-    Ok((port, fds))
+    b.init();
+    log::set_max_level(level);
+    Ok(())
 }
 
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN. Returns the exit code.
@@ -97,13 +75,9 @@ pub fn run(mut config: Config) -> i32 {
     }
     let io_memory = (config.get_u64("io-memory-kb").max(64) * 1024) as usize;
     let spin_us = config.get_u64("spin-before-park-us");
-    let bind = config
-        .get("bind")
-        .split_whitespace()
-        .next()
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let (port, fds) = match bind_listeners(&bind, config.port(), nshards) {
+    let bind = listen::first_address(config.get("bind"));
+    let backlog = config.get_i64("tcp-backlog") as i32;
+    let (port, fds) = match listen::bind_listeners(&bind, config.port(), nshards, backlog, true) {
         Ok(v) => v,
         Err(e) => {
             error!("{e}");
@@ -121,6 +95,9 @@ pub fn run(mut config: Config) -> i32 {
     }
     if let Ok(cwd) = std::env::current_dir() {
         config.set_dir(&cwd.display().to_string());
+    }
+    for (name, value) in config.inert_settings() {
+        warn!("{name} is set to '{value}': corekv accepts it but does not act on it yet");
     }
     // With appendonly yes the AOF directory is the dataset (dump.rdb is
     // not read), as in Redis.
@@ -152,7 +129,11 @@ pub fn run(mut config: Config) -> i32 {
     // or, on a first start, its first base is written.
     let replays = aof.is_some();
     crate::commands::install();
-    let globals = Arc::new(Globals::new(config, nshards, port));
+    let globals = Arc::new(Globals::new(config, nshards));
+    let _ = globals.relisten.set(listen::relisten);
+    if let Ok(mut l) = globals.listening.lock() {
+        *l = (bind.clone(), port);
+    }
     globals
         .persist
         .loading
@@ -166,7 +147,10 @@ pub fn run(mut config: Config) -> i32 {
         aof: std::sync::Mutex::new(aof),
         aof_done: AtomicBool::new(false),
     });
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for (sig, param) in [
+        (signal_hook::consts::SIGINT, "shutdown-on-sigint"),
+        (signal_hook::consts::SIGTERM, "shutdown-on-sigterm"),
+    ] {
         let flag = Arc::new(AtomicBool::new(false));
         let g = globals.clone();
         // The handler only sets an atomic flag that the shards poll.
@@ -178,8 +162,13 @@ pub fn run(mut config: Config) -> i32 {
                 std::thread::sleep(Duration::from_millis(50));
                 if flag.swap(false, Ordering::Relaxed) {
                     warn!("Received signal, scheduling shutdown...");
-                    // Shard 0 saves first if save points are set, then shuts down.
-                    g.shutdown_requested.store(true, Ordering::Relaxed);
+                    // Shard 0 saves first (as the flags and save points say),
+                    // then shuts down.
+                    let flags = crate::config::shutdown_flags(g.config().get(param));
+                    g.shutdown_requested.store(
+                        shard::globals::SHUTDOWN_SIGNALLED | flags,
+                        Ordering::Relaxed,
+                    );
                 }
             }
         });
@@ -198,6 +187,7 @@ pub fn run(mut config: Config) -> i32 {
             memlock / 1024
         },
     );
+    let _pidfile = PidFile::create(globals.config().get("pidfile"));
     let wiring = shard::wire(nshards, 1024);
     let mut handles = Vec::new();
     for (id, (w, fd)) in wiring.into_iter().zip(fds).enumerate() {
@@ -235,6 +225,34 @@ pub fn run(mut config: Config) -> i32 {
     }
     info!("corekv is now ready to exit, bye bye...");
     code
+}
+
+/// `pidfile`: written at start-up, removed at exit (by its absolute path, as
+/// CONFIG SET dir may move the working directory meanwhile).
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn create(name: &str) -> PidFile {
+        if name.is_empty() {
+            return PidFile(None);
+        }
+        let path = std::path::absolute(name).unwrap_or_else(|_| name.into());
+        match std::fs::write(&path, format!("{}\n", std::process::id())) {
+            Ok(()) => PidFile(Some(path)),
+            Err(e) => {
+                warn!("Failed to write PID file: {e}");
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// Start-up loading of the snapshot file: every shard loads its share of the
@@ -359,19 +377,15 @@ async fn shard_main(
     id: usize,
     globals: Arc<Globals>,
     wiring: shard::Wiring,
-    fd: RawFd,
+    fd: OwnedFd,
     loading: Arc<Loading>,
 ) {
     let shard = Shard::start(id, globals.clone(), wiring).await;
-    // SAFETY: `fd` is a listening socket created by `bind_listeners` and handed to
-    // exactly this shard; nothing else owns or closes it.
-    let listener =
-        unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     // Connections are served (with -LOADING) while the snapshot loads.
-    let acceptor = glommio::spawn_local(conn::accept_loop(shard.clone(), listener)).detach();
+    listen::adopt(&shard, fd);
     if !loading.run(&shard).await {
         globals.shutdown.store(true, Ordering::Relaxed);
-        acceptor.cancel();
+        listen::stop();
         shard.close_clients();
         return;
     }
@@ -388,7 +402,7 @@ async fn shard_main(
             shard::aof::on_tick(&shard);
         }
     }
-    acceptor.cancel();
+    listen::stop();
     if id == 0 {
         // What was journaled before the shutdown reaches the file, synced.
         shard::aof::stop(&globals).await;

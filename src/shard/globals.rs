@@ -1,8 +1,11 @@
 //! Process-wide settings and counters shared by every shard. Holds no keyspace
 //! data: every key lives in exactly one shard's `Store`.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use futures::future::LocalBoxFuture;
 use std::time::Instant;
 
 use crate::config::Config;
@@ -10,14 +13,14 @@ use crate::config::Config;
 pub struct Globals {
     pub config: RwLock<Config>,
     pub nshards: usize,
-    pub port: u16,
     pub next_client_id: AtomicU64,
     /// Transaction and waiter ids (one sequence: both key the same shard tables).
     pub next_txid: AtomicU64,
     pub shutdown: AtomicBool,
-    /// A signal asked for shutdown: shard 0 saves (if save points are set)
-    /// and then sets `shutdown`.
-    pub shutdown_requested: AtomicBool,
+    /// A signal asked for shutdown: [`SHUTDOWN_SIGNALLED`] with the
+    /// signal's `shutdown-on-sig*` flags. Shard 0 saves as they say and then
+    /// sets `shutdown`.
+    pub shutdown_requested: AtomicU32,
     pub connected: AtomicU64,
     pub total_connections: AtomicU64,
     pub started: Instant,
@@ -45,7 +48,20 @@ pub struct Globals {
     pub persist: super::persist::State,
     /// The append-only file (see `shard::aof`).
     pub aof: super::aof::State,
+    /// Moves the listening sockets (CONFIG SET port|bind); only `server`
+    /// holds sockets, so it registers this at start-up.
+    pub relisten: OnceLock<Relisten>,
+    /// The address and port the shards listen on now.
+    pub listening: Mutex<(String, u16)>,
 }
+
+/// Moves every shard's listener to `bind`'s first address and `port`, all or
+/// none; answers the port now listened on (port 0 picks a free one).
+pub type Relisten =
+    fn(Rc<super::Shard>, String, u16) -> LocalBoxFuture<'static, Result<u16, String>>;
+
+/// Set in `shutdown_requested` when a signal asked for shutdown.
+pub const SHUTDOWN_SIGNALLED: u32 = 1 << 31;
 
 /// CLIENT PAUSE WRITE: commands that may write or replicate wait.
 pub const PAUSE_WRITE: u32 = 1;
@@ -53,16 +69,15 @@ pub const PAUSE_WRITE: u32 = 1;
 pub const PAUSE_ALL: u32 = 2;
 
 impl Globals {
-    pub fn new(config: Config, nshards: usize, port: u16) -> Globals {
+    pub fn new(config: Config, nshards: usize) -> Globals {
         apply_live_settings(&config);
         Globals {
             config: RwLock::new(config),
             nshards,
-            port,
             next_client_id: AtomicU64::new(1),
             next_txid: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
-            shutdown_requested: AtomicBool::new(false),
+            shutdown_requested: AtomicU32::new(0),
             connected: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             started: Instant::now(),
@@ -82,6 +97,8 @@ impl Globals {
             bcast: RwLock::new(Vec::new()),
             persist: super::persist::State::new(nshards),
             aof: super::aof::State::new(),
+            relisten: OnceLock::new(),
+            listening: Mutex::new((String::new(), 0)),
         }
     }
 
@@ -143,8 +160,23 @@ impl Globals {
 
 /// Settings the hot paths read from atomics rather than the config lock.
 fn apply_live_settings(config: &Config) {
+    if let Some(level) = crate::config::log_level(config.get("loglevel")) {
+        log::set_max_level(level);
+    }
     crate::store::notify::set_flags(config.keyspace_events());
+    crate::protocol::set_limits(
+        config.get_i64("proto-max-bulk-len"),
+        config.get_u64("client-query-buffer-limit") as usize,
+    );
     super::tracking::set_max_keys(config.get_u64("tracking-table-max-keys"));
+    crate::store::limits::set(crate::store::limits::Limits {
+        hash_entries: config.get_u64("hash-max-listpack-entries") as usize,
+        hash_value: config.get_u64("hash-max-listpack-value") as usize,
+        zset_entries: config.get_u64("zset-max-listpack-entries") as usize,
+        zset_value: config.get_u64("zset-max-listpack-value") as usize,
+        intset_entries: config.get_u64("set-max-intset-entries") as usize,
+        hll_sparse_bytes: config.get_u64("hll-sparse-max-bytes") as usize,
+    });
     crate::store::rdb::set_compression(config.get("rdbcompression") != "no");
     super::persist::set_stop_writes_on_error(config);
     super::script::set_threshold_ms(config.get("busy-reply-threshold").parse().unwrap_or(5000));

@@ -678,8 +678,30 @@ impl Shard {
         }
         self.limit_tracked();
         outbound::close_idle();
+        self.close_idle_clients();
         self.stats.sample_ops();
         self.publish_dirty();
+    }
+
+    /// `timeout`: closes clients idle for longer, as Redis's client cron does
+    /// (not blocked, subscribed or MONITOR clients).
+    fn close_idle_clients(&self) {
+        let secs = self.globals.config().get_u64("timeout");
+        if secs == 0 {
+            return;
+        }
+        let now = Instant::now();
+        for ci in self.clients.borrow().values() {
+            let exempt = ci.blocked.get()
+                || ci.monitor.get()
+                || ci.killed.get()
+                || ci.subs.get().iter().any(|&n| n > 0);
+            if !exempt && now.duration_since(ci.last.get()).as_secs() > secs {
+                log::debug!("Closing idle client {}", ci.id);
+                ci.killed.set(true);
+                ci.peer.hang_up();
+            }
+        }
     }
 
     /// Ends every connection of this shard (shutdown).

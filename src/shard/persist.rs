@@ -647,16 +647,24 @@ pub async fn load_share(shard: &Shard, data: &[u8]) -> Result<rdb::FileInfo, Str
 /// Redis's answer to commands that cannot run while the dataset loads.
 pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
-/// Shard 0's tick: a signal's shutdown (saving first when save points are
-/// set; a failed save cancels it, as in Redis), else the save points.
+/// Shard 0's tick: a signal's shutdown, else the save points. The signal's
+/// `shutdown-on-sig*` flags decide as in Redis: a final save when save points
+/// are set (unless `nosave`) or with `save`; a failed save cancels the
+/// shutdown unless `force`.
 pub async fn on_tick(shard: &Rc<Shard>) {
+    use crate::config::params::{SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_SAVE};
     let g = &shard.globals;
-    if g.shutdown_requested.swap(false, Relaxed) {
-        if !save_points(g.config().get("save")).is_empty() {
+    let req = g.shutdown_requested.swap(0, Relaxed);
+    if req != 0 {
+        let points = !save_points(g.config().get("save")).is_empty();
+        if req & SHUTDOWN_SAVE != 0 || (points && req & SHUTDOWN_NOSAVE == 0) {
             warn!("Saving the final RDB snapshot before exiting.");
             if save_for_shutdown(shard).await.is_err() {
-                warn!("Error trying to save the DB, can't exit.");
-                return;
+                if req & SHUTDOWN_FORCE == 0 {
+                    warn!("Error trying to save the DB, can't exit.");
+                    return;
+                }
+                warn!("Error trying to save the DB. Exit anyway.");
             }
         }
         g.shutdown.store(true, Relaxed);

@@ -6,10 +6,10 @@
 //! * `hashtable`: a boxed [`Dict`] from field to value, for big hashes.
 //!
 //! A hash starts as a listpack and becomes a hashtable, for good, once it holds
-//! more than [`MAX_PACK_ENTRIES`] fields or is asked to hold a field or value
-//! longer than [`MAX_PACK_VALUE`] bytes (Redis's `hash-max-listpack-entries` and
-//! `hash-max-listpack-value` defaults). Like Redis, it never converts back, even
-//! after deletions.
+//! more than `hash-max-listpack-entries` fields or is asked to hold a field or
+//! value longer than `hash-max-listpack-value` bytes (defaults
+//! [`MAX_PACK_ENTRIES`] and [`MAX_PACK_VALUE`], as set now in [`limits`]). Like
+//! Redis, it never converts back, even after deletions.
 //!
 //! Write commands that take many field/value pairs (HSET) first call
 //! [`Hash::convert_for`] with all of them, then [`Hash::set`] each pair: that is
@@ -17,15 +17,17 @@
 //! encoding `OBJECT ENCODING` reports in the same cases.
 
 use super::dict::Dict;
+use super::limits;
 use super::pack::{self, Cursor, Pack};
 use crate::num::below;
 
-/// Most fields a listpack-encoded hash holds: `hash-max-listpack-entries`, whose
-/// default is 512 in Redis 7.0 (128 is the default of the sorted-set setting;
+/// Most fields a listpack-encoded hash holds by default (`hash-max-listpack-entries`,
+/// live in [`limits`]): 512 in Redis 7.0 (128 is the default of the sorted-set setting;
 /// redis-server 7.0.15 answers `CONFIG GET hash-max-listpack-entries` with 512 and
 /// keeps a 512-field hash a listpack).
 pub const MAX_PACK_ENTRIES: usize = 512;
-/// Longest field or value a listpack-encoded hash holds (`hash-max-listpack-value`).
+/// Longest field or value a listpack-encoded hash holds by default
+/// (`hash-max-listpack-value`, live in [`limits`]).
 pub const MAX_PACK_VALUE: usize = 64;
 
 type Table = Dict<Box<[u8]>>;
@@ -116,7 +118,8 @@ impl Hash {
     /// HSET this way before setting any, so one long value converts the hash even
     /// if it is not the one that ends up stored.
     pub fn convert_for<'a>(&mut self, items: impl IntoIterator<Item = &'a [u8]>) {
-        if matches!(self.repr, Repr::Pack(_)) && items.into_iter().any(|s| s.len() > MAX_PACK_VALUE)
+        if matches!(self.repr, Repr::Pack(_))
+            && items.into_iter().any(|s| s.len() > limits::hash_value())
         {
             self.convert();
         }
@@ -127,7 +130,7 @@ impl Hash {
     /// listpack would hold too many fields.
     pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let Repr::Pack(_) = self.repr
-            && (field.len() > MAX_PACK_VALUE || value.len() > MAX_PACK_VALUE)
+            && (field.len() > limits::hash_value() || value.len() > limits::hash_value())
         {
             self.convert();
         }
@@ -145,7 +148,7 @@ impl Hash {
                     return false;
                 }
                 p.push_back(&[field, value]);
-                if p.len() / 2 > MAX_PACK_ENTRIES {
+                if p.len() / 2 > limits::hash_entries() {
                     self.convert();
                 }
                 true

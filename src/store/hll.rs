@@ -25,8 +25,8 @@ const REG_MASK: u32 = (1 << BITS) - 1;
 pub const HDR: usize = 16;
 /// Exact length of a dense HLL string.
 pub const DENSE_SIZE: usize = HDR + (REGISTERS * BITS).div_ceil(8);
-/// `hll-sparse-max-bytes`: a sparse HLL that would grow past this (header
-/// included) becomes dense.
+/// The default of `hll-sparse-max-bytes` (as set now: [`super::limits`]): a
+/// sparse HLL that would grow past it (header included) becomes dense.
 pub const SPARSE_MAX_BYTES: usize = 3000;
 /// Encoding byte values.
 pub const DENSE: u8 = 0;
@@ -364,7 +364,7 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, HllError
             }
         }
         let new_len = (end + seq.len()).saturating_sub(op.width());
-        if seq.len() > op.width() && new_len > SPARSE_MAX_BYTES {
+        if seq.len() > op.width() && new_len > super::limits::hll_sparse_bytes() {
             return promote(s, index, count);
         }
         if next < end {

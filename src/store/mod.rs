@@ -5,6 +5,7 @@ pub mod dict;
 pub mod digest;
 pub mod hash;
 pub mod hll;
+pub mod limits;
 pub mod list;
 pub mod notify;
 pub mod pack;

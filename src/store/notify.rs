@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
-pub use crate::config::keyspace_events::class;
+pub use crate::config::events::class;
 
 /// The process's `notify-keyspace-events`, as flags.
 static FLAGS: AtomicU32 = AtomicU32::new(0);

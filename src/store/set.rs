@@ -17,7 +17,7 @@ use super::pack::Pack;
 use crate::num::below;
 use crate::protocol::parse_i64;
 
-/// `set-max-intset-entries`.
+/// The default of `set-max-intset-entries` (as set now: [`super::limits`]).
 pub const MAX_INTSET_ENTRIES: usize = 512;
 /// `set-max-listpack-entries` (Redis 7.2).
 pub const MAX_LISTPACK_ENTRIES: usize = 128;
@@ -146,7 +146,7 @@ impl Set {
                     let Err(at) = s.search(v) else {
                         return false;
                     };
-                    if s.len() < MAX_INTSET_ENTRIES {
+                    if s.len() < super::limits::intset_entries() {
                         s.insert_at(at, v);
                         return true;
                     }

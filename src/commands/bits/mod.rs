@@ -11,11 +11,18 @@
 // corekv is a binary crate: optional helpers the dispatcher does not (yet) call would
 // otherwise trip `dead_code` under `-D warnings`.
 
-/// proto-max-bulk-len (512MB) expressed in bits: valid bit offsets are `0..MAX_STRING_BITS`.
+/// The default proto-max-bulk-len (512MB) expressed in bits.
 pub const MAX_STRING_BITS: u64 = 512 * 1024 * 1024 * 8;
 
-/// proto-max-bulk-len in bytes (default 512MB), the largest string Redis lets a command build.
+/// The default proto-max-bulk-len in bytes.
 pub const MAX_STRING_BYTES: u64 = MAX_STRING_BITS / 8;
+
+/// proto-max-bulk-len as set now: the largest string Redis lets a command
+/// build; valid bit offsets are below eight times it.
+#[inline]
+pub fn max_string_bytes() -> u64 {
+    crate::protocol::max_bulk_len().max(0) as u64
+}
 
 /// Errors produced by this module; `message()` gives Redis's exact reply text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +103,8 @@ impl std::error::Error for BitsError {}
 
 use crate::protocol::parse_i64 as string2ll;
 
-/// Parse a SETBIT/GETBIT/BITFIELD offset argument (must be `0..MAX_STRING_BITS`).
+/// Parse a SETBIT/GETBIT/BITFIELD offset argument (its byte must be below
+/// [`max_string_bytes`]).
 /// With `hash_form_allowed` (BITFIELD) a `#N` offset means `N * bits`; like Redis the
 /// multiplication wraps on (absurd) overflow before the range check.
 pub fn parse_bit_offset(arg: &[u8], hash_form_allowed: bool, bits: u32) -> Result<u64, BitsError> {
@@ -106,7 +114,7 @@ pub fn parse_bit_offset(arg: &[u8], hash_form_allowed: bool, bits: u32) -> Resul
     if use_hash {
         off = off.wrapping_mul(i64::from(bits));
     }
-    if off < 0 || (off as u64) >> 3 >= MAX_STRING_BYTES {
+    if off < 0 || (off as u64) >> 3 >= max_string_bytes() {
         return Err(BitsError::BitOffset);
     }
     Ok(off as u64)
@@ -135,7 +143,7 @@ pub fn parse_bitpos_bit(arg: &[u8]) -> Result<u8, BitsError> {
 /// Redis's `checkStringLength` for SETRANGE/APPEND/SETBIT-like growth: a resulting
 /// length above proto-max-bulk-len is refused.
 pub fn check_string_len(total_len: u64) -> Result<(), BitsError> {
-    if total_len > MAX_STRING_BYTES {
+    if total_len > max_string_bytes() {
         Err(BitsError::StringTooBig)
     } else {
         Ok(())
@@ -158,10 +166,11 @@ pub fn getbit(s: &[u8], offset: u64) -> u8 {
 }
 
 /// Sets the bit (growing s with zero bytes as needed) and returns the old bit.
-/// Offsets at or beyond `MAX_STRING_BITS` (which `parse_bit_offset` never yields)
-/// are ignored and return 0, so a bad caller cannot trigger a huge allocation.
+/// Offsets past the proto-max-bulk-len limit (which `parse_bit_offset` never
+/// yields) are ignored and return 0, so a bad caller cannot trigger a huge
+/// allocation.
 pub fn setbit(s: &mut Vec<u8>, offset: u64, on: bool) -> u8 {
-    if offset >= MAX_STRING_BITS {
+    if offset >> 3 >= max_string_bytes() {
         return 0;
     }
     let byte = (offset >> 3) as usize;
@@ -724,7 +733,7 @@ pub fn lcs_check_sizes(a_len: usize, b_len: usize) -> Result<(), BitsError> {
         return Err(BitsError::LcsTooLong);
     }
     match lcs_table_cells(a_len, b_len).and_then(|c| c.checked_mul(4)) {
-        Some(bytes) if bytes as u64 <= MAX_STRING_BYTES => Ok(()),
+        Some(bytes) if bytes as u64 <= max_string_bytes() => Ok(()),
         _ => Err(BitsError::LcsTableTooBig),
     }
 }

@@ -1,17 +1,13 @@
 //! CONFIG GET/SET/RESETSTAT/REWRITE, the log level, TIME, DEBUG and SHUTDOWN.
 
 use super::*;
+use crate::config::params::INERT;
+use crate::config::{Config, SetError, SetRules};
 
 conn_fn!(config_get, |c, argv| {
     let cfg = c.shard.globals.config().clone();
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    for p in &argv[2..] {
-        for (k, v) in cfg.matching(p) {
-            if !pairs.iter().any(|(x, _)| *x == k) {
-                pairs.push((k, v));
-            }
-        }
-    }
+    let patterns: Vec<&[u8]> = argv[2..].iter().map(|a| &a[..]).collect();
+    let pairs = cfg.matching(&patterns);
     let mut r = c.reply();
     r.map(pairs.len());
     for (k, v) in pairs {
@@ -21,46 +17,115 @@ conn_fn!(config_get, |c, argv| {
     Ok(())
 });
 
+/// Whether this client may set protected parameters (`dir`, `dbfilename`):
+/// `enable-protected-configs yes`, or `local` and a loopback client (Redis's
+/// `islocalClient`: 127.0.0.1 or ::1 exactly).
+fn protected_allowed(cfg: &Config, addr: &str) -> bool {
+    match cfg.get("enable-protected-configs") {
+        "yes" => true,
+        "local" => addr.parse::<std::net::SocketAddr>().is_ok_and(|a| {
+            a.ip() == std::net::Ipv4Addr::LOCALHOST || a.ip() == std::net::Ipv6Addr::LOCALHOST
+        }),
+        _ => false,
+    }
+}
+
 conn_fn!(config_set, |c, argv| {
     let args = &argv[2..];
     if !args.len().is_multiple_of(2) {
-        return Err(CmdError::Msg(crate::dispatch::arity_error("config|set")));
+        return Err(CmdError::Syntax);
     }
-    // All or nothing: validate on a copy, then swap it in.
+    let pairs: Vec<(&[u8], &[u8])> = args.chunks(2).map(|kv| (&kv[0][..], &kv[1][..])).collect();
     let g = c.shard.globals.clone();
-    let mut cfg = g.config().clone();
-    for kv in args.chunks(2) {
-        let (k, v) = (
-            String::from_utf8_lossy(&kv[0]),
-            String::from_utf8_lossy(&kv[1]),
+    let old = g.config().clone();
+    let rules = SetRules {
+        protected_allowed: protected_allowed(&old, &c.info.addr),
+        loading: g.persist.loading.load(Ordering::Relaxed),
+    };
+    // All or nothing: every value is checked and set on a copy first.
+    let mut new = old.clone();
+    let changes = match new.set_many(&pairs, rules) {
+        Ok(changes) => changes,
+        Err(SetError::Loading) => return Err(CmdError::Static(crate::shard::persist::LOADING)),
+        Err(SetError::Msg(m)) => return Err(CmdError::Msg(format!("ERR {m}"))),
+    };
+    g.set_config(new);
+    // Then what can still fail, in order; a failure puts every value back.
+    for (n, change) in changes.iter().enumerate() {
+        if let Err(e) = apply(c, change.param.name).await {
+            log::warn!(
+                "Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.",
+                change.name
+            );
+            g.set_config(old);
+            for undo in &changes[..n] {
+                if let Err(e) = apply(c, undo.param.name).await {
+                    log::warn!("Failed applying restored failed CONFIG SET command: {e}");
+                }
+            }
+            return Err(CmdError::Msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {e}",
+                change.name
+            )));
+        }
+    }
+    for change in changes.iter().filter(|c| c.param.has(INERT)) {
+        log::info!(
+            "CONFIG SET {}: corekv accepts it but does not act on it yet",
+            change.name
         );
-        cfg.set(&k, &v)
-            .map_err(|e| CmdError::Msg(format!("ERR {e}")))?;
-    }
-    if let Some(level) = log_level(cfg.get("loglevel")) {
-        log::set_max_level(level);
-    }
-    let aof = cfg.get("appendonly") == "yes";
-    g.set_config(cfg);
-    if aof != g.aof.enabled.load(Ordering::Relaxed)
-        && let Err(e) = crate::shard::aof::set_enabled(&c.shard, aof).await
-    {
-        log::warn!("{e}");
-        return Err(CmdError::Msg(format!("ERR {e}")));
     }
     c.reply().ok();
     Ok(())
 });
 
-/// Redis's log levels mapped onto `log`'s.
-pub fn log_level(name: &str) -> Option<log::LevelFilter> {
-    Some(match name {
-        "debug" => log::LevelFilter::Debug,
-        "verbose" => log::LevelFilter::Info,
-        "notice" => log::LevelFilter::Info,
-        "warning" => log::LevelFilter::Warn,
-        _ => return None,
-    })
+/// Acts on a parameter's new value where that can fail: the working
+/// directory, the append-only file, the listening sockets.
+async fn apply(c: &Client, name: &str) -> Result<(), String> {
+    let g = &c.shard.globals;
+    match name {
+        "dir" => {
+            let dir = g.config().get("dir").to_string();
+            std::env::set_current_dir(&dir).map_err(|e| crate::util::strerror(&e))?;
+            if let Ok(cwd) = std::env::current_dir() {
+                g.config_mut().set_dir(&cwd.display().to_string());
+            }
+            Ok(())
+        }
+        "appendonly" => {
+            let on = g.config().get("appendonly") == "yes";
+            crate::shard::aof::set_enabled(&c.shard, on)
+                .await
+                .map_err(|e| {
+                    log::warn!("{e}");
+                    "Unable to turn on AOF. Check server logs.".to_string()
+                })
+        }
+        "port" | "bind" => {
+            let (bind, port) = {
+                let cfg = g.config();
+                (cfg.get("bind").to_string(), cfg.port())
+            };
+            let relisten = g
+                .relisten
+                .get()
+                .copied()
+                .ok_or_else(|| "the listening sockets cannot be changed".to_string())?;
+            let bound = relisten(c.shard.clone(), bind, port).await.map_err(|e| {
+                log::warn!("{e}");
+                if name == "port" {
+                    "Unable to listen on this port. Check server logs.".to_string()
+                } else {
+                    "Failed to bind to specified addresses.".to_string()
+                }
+            })?;
+            if bound != port {
+                g.config_mut().set_port(bound);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 conn_fn!(config_resetstat, |c, _argv| {
@@ -86,10 +151,21 @@ conn_fn!(config_resetstat, |c, _argv| {
     Ok(())
 });
 
-conn_fn!(config_rewrite, |_c, _argv| {
-    Err(CmdError::Static(
-        "ERR The server is running without a config file",
-    ))
+conn_fn!(config_rewrite, |c, _argv| {
+    let cfg = c.shard.globals.config().clone();
+    match cfg.rewrite() {
+        Ok(()) => {
+            log::warn!("CONFIG REWRITE executed with success.");
+            c.reply().ok();
+            Ok(())
+        }
+        Err(e) => {
+            if cfg.file().is_some() {
+                log::warn!("CONFIG REWRITE failed: {e}");
+            }
+            Err(CmdError::Msg(format!("ERR {e}")))
+        }
+    }
 });
 
 conn_fn!(config_help, |c, _argv| {

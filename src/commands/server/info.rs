@@ -129,13 +129,13 @@ conn_fn!(info, |c, argv| {
             "server" => {
                 let _ = write!(
                     out,
-                    "# Server\r\nredis_version:{REDIS_VERSION}\r\ncorekv_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\nshards:{}\r\n\r\n",
+                    "# Server\r\nredis_version:{REDIS_VERSION}\r\ncorekv_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nshards:{}\r\n\r\n",
                     env!("CARGO_PKG_VERSION"),
                     std::env::consts::OS,
                     std::env::consts::ARCH,
                     std::process::id(),
                     g.run_id,
-                    g.port,
+                    cfg.port(),
                     crate::store::now_ms() * 1000,
                     uptime,
                     uptime / 86400,
@@ -143,6 +143,9 @@ conn_fn!(info, |c, argv| {
                     cfg.get("hz"),
                     crate::store::now_ms() / 1000 % (1 << 24),
                     g.executable,
+                    cfg.file()
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default(),
                     g.nshards,
                 );
             }

@@ -31,9 +31,9 @@ mod client;
 mod command;
 mod config;
 mod info;
+pub use crate::config::log_level;
 use client::*;
 use command::*;
-pub use config::log_level;
 use config::*;
 use info::*;
 

@@ -2,8 +2,9 @@
 //!
 //! Two forms, as Redis: small sets are a `listpack`, one [`Pack`] of
 //! member/score pairs kept in order (linear operations, ~2 bytes of overhead
-//! per element); past 128 members or a 64-byte member they become a `skiplist`
-//! for good: a [`Dict`] from member to score (O(1) score lookup, ZSCAN,
+//! per element); past `zset-max-listpack-entries` members or a member longer
+//! than `zset-max-listpack-value` (128 and 64 by default; see
+//! [`super::limits`]) they become a `skiplist` for good: a [`Dict`] from member to score (O(1) score lookup, ZSCAN,
 //! random picks) plus an order-statistic [`Tree`] of the dict's slot
 //! positions (O(log n) insert, remove, rank, nth and range search).
 //!
@@ -16,12 +17,13 @@ pub mod tree;
 use std::cmp::Ordering;
 
 use super::dict::Dict;
+use super::limits;
 use super::pack::{Cursor, Pack};
 pub use tree::Tree;
 
-/// Redis's `zset-max-listpack-entries`.
+/// The default of Redis's `zset-max-listpack-entries`.
 pub const MAX_PACK_ENTRIES: usize = 128;
-/// Redis's `zset-max-listpack-value`.
+/// The default of Redis's `zset-max-listpack-value`.
 pub const MAX_PACK_VALUE: usize = 64;
 
 /// A sorted set.
@@ -207,9 +209,10 @@ impl ZSet {
     }
 
     /// An empty set in the form Redis's ZADD creates for this first member: a
-    /// listpack unless the member is already too long for one.
+    /// listpack unless the member is already too long for one (or listpacks
+    /// may hold no member at all).
     pub fn for_first_member(member_len: usize) -> Self {
-        if member_len > MAX_PACK_VALUE {
+        if limits::zset_entries() == 0 || member_len > limits::zset_value() {
             ZSet(Repr::Big(Box::default()))
         } else {
             Self::new()
@@ -220,8 +223,8 @@ impl ZSet {
     /// ZUNIONSTORE, ZRANGESTORE...): a listpack when it fits, as Redis converts.
     pub fn from_pairs(mut items: Vec<(Vec<u8>, f64)>) -> Self {
         items.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
-        let fits =
-            items.len() <= MAX_PACK_ENTRIES && items.iter().all(|(m, _)| m.len() <= MAX_PACK_VALUE);
+        let (max_entries, max_value) = (limits::zset_entries(), limits::zset_value());
+        let fits = items.len() <= max_entries && items.iter().all(|(m, _)| m.len() <= max_value);
         if fits {
             let mut p = Pack::new();
             let mut bufs: Vec<([u8; 8], usize)> = Vec::with_capacity(items.len());
@@ -299,8 +302,11 @@ impl ZSet {
         if old.is_some_and(|o| o == s) {
             return old;
         }
+        // As Redis, only a new member can convert the listpack (an existing one
+        // keeps fitting even if the limits were lowered since).
         if let Repr::Pack(p) = &self.0
-            && (m.len() > MAX_PACK_VALUE || (old.is_none() && p.len() / 2 >= MAX_PACK_ENTRIES))
+            && old.is_none()
+            && (m.len() > limits::zset_value() || p.len() / 2 >= limits::zset_entries())
         {
             self.convert_to_big();
         }
