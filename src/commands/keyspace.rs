@@ -277,9 +277,12 @@ pub fn op_del(db: &mut Db, keys: &[Bytes], now: u64) -> i64 {
         .count() as i64
 }
 
-/// Counts keys that exist, with repetitions, refreshing their access time.
+/// Counts keys that exist, with repetitions, without touching them (Redis's
+/// LOOKUP_NOTOUCH).
 pub fn op_exists(db: &mut Db, keys: &[Bytes], now: u64) -> i64 {
-    keys.iter().filter(|k| db.get(k, now).is_some()).count() as i64
+    keys.iter()
+        .filter(|k| db.get_untouched(k, now).is_some())
+        .count() as i64
 }
 
 fn exists(ex: &mut Exec, a: &mut Args) -> CmdResult {
@@ -294,7 +297,7 @@ fn type_cmd(ex: &mut Exec, a: &mut Args) -> CmdResult {
     let now = ex.now;
     let t = ex
         .db()
-        .get(key, now)
+        .get_untouched(key, now)
         .map_or("none", |e| e.value.type_name());
     ex.reply.simple(t);
     Ok(())
@@ -395,7 +398,7 @@ fn pexpireat(ex: &mut Exec, a: &mut Args) -> CmdResult {
 fn ttl_generic(ex: &mut Exec, a: &mut Args, f: fn(u64, u64) -> i64) -> CmdResult {
     let key = a.next()?;
     let now = ex.now;
-    let v = match ex.db().get(key, now) {
+    let v = match ex.db().get_untouched(key, now) {
         None => -2,
         Some(e) if e.expire_at == 0 => -1,
         Some(e) => f(e.expire_at, now),

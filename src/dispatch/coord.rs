@@ -215,6 +215,19 @@ pub async fn run_multi(
     argv: &[Bytes],
     groups: KeyGroups,
 ) -> CmdResult {
+    let started = std::time::Instant::now();
+    let mark = c.out.len();
+    let r = run_multi_as(c, spec, argv, groups).await;
+    super::stats::ran(spec, started, r.is_err() || c.out.get(mark) == Some(&b'-'));
+    r
+}
+
+async fn run_multi_as(
+    c: &mut Client,
+    spec: &'static CommandSpec,
+    argv: &[Bytes],
+    groups: KeyGroups,
+) -> CmdResult {
     match spec.multi {
         Some(Multi::Sum) => split(c, spec, argv, &groups, None, combine_sum).await,
         Some(Multi::Merge) => split(c, spec, argv, &groups, None, combine_merge).await,

@@ -158,6 +158,8 @@ impl ShardCmd for CommandSpec {
             let mut store = shard.store.borrow_mut();
             let now = crate::shard::script::command_time();
             crate::store::set_clock(now);
+            let started = std::time::Instant::now();
+            let mark = out.len();
             let mut ex = Exec {
                 store: &mut store,
                 shards: (shard.id, shard.nshards),
@@ -167,6 +169,7 @@ impl ShardCmd for CommandSpec {
                 reply: Reply::new(out, proto),
             };
             run_journaled(self, &mut ex, argv);
+            super::stats::ran(self, started, out.get(mark) == Some(&b'-'));
         }
         shard.after_work();
     }

@@ -13,6 +13,7 @@ pub mod coord;
 pub mod exec;
 pub mod replay;
 pub mod route;
+pub mod stats;
 pub mod table;
 
 pub use args::{Args, CmdError, CmdResult};

@@ -146,6 +146,7 @@ async fn one(c: &mut Client, pending: &mut Pending, argv: Vec<Bytes>) {
     }
     match route(c, &argv) {
         Err(e) => {
+            note_rejected(&argv);
             if pending.is_empty() {
                 c.error(&e);
             } else {
@@ -261,6 +262,7 @@ fn controls_transaction(name: &[u8]) -> bool {
 fn queue(c: &mut Client, argv: Vec<Bytes>) {
     let route = match route(c, &argv) {
         Err(e) => {
+            note_rejected(&argv);
             c.multi_dirty = true;
             c.error(&e);
             return;
@@ -514,9 +516,30 @@ async fn run_conn(c: &mut Client, spec: &'static CommandSpec, argv: &[Bytes]) {
         c.error(&CmdError::Static("ERR internal routing error"));
         return;
     };
-    if let Err(e) = f(c, argv).await {
-        c.error(&e);
+    let started = std::time::Instant::now();
+    let mark = c.out.len();
+    let failed = match f(c, argv).await {
+        Err(e) => {
+            c.error(&e);
+            true
+        }
+        Ok(()) => c.out.get(mark) == Some(&b'-'),
+    };
+    super::stats::ran(spec, started, failed);
+}
+
+/// A command refused before it ran counts as a rejected call of its row
+/// (an unknown command only in errorstats).
+fn note_rejected(argv: &[Bytes]) {
+    let Some(mut spec) = table::lookup(&argv[0]) else {
+        return;
+    };
+    if !spec.subcommands.is_empty()
+        && let Some(sub) = argv.get(1).and_then(|a| table::lookup_sub(spec, a))
+    {
+        spec = sub;
     }
+    super::stats::rejected(spec);
 }
 
 /// Sends each shard its part of the pipeline at once, then writes the replies in

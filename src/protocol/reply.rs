@@ -52,7 +52,9 @@ impl<'a> Reply<'a> {
     }
 
     /// `-msg`; `msg` already carries its code (`ERR ...`, `WRONGTYPE ...`).
+    /// Counted for INFO errorstats.
     pub fn error(&mut self, msg: &str) {
+        note_error(msg);
         self.buf.reserve(msg.len() + 3);
         self.buf.put_u8(b'-');
         // CR/LF inside an error would break the stream: Redis replaces them by spaces.
@@ -171,6 +173,35 @@ impl<'a> Reply<'a> {
             self.bulk(s);
         }
     }
+}
+
+thread_local! {
+    /// Error replies sent by this thread, by code (INFO errorstats).
+    static ERRORS: std::cell::RefCell<Vec<(String, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Redis's errorstats: errors are counted by their code, the first word
+/// (`ERR`, `WRONGTYPE`, ...); Redis keeps at most 128 codes.
+fn note_error(msg: &str) {
+    let code = msg.split(' ').next().unwrap_or("");
+    ERRORS.with(|e| {
+        let mut e = e.borrow_mut();
+        match e.iter().position(|(c, _)| c == code) {
+            Some(i) => e[i].1 += 1,
+            None if e.len() < 128 => e.push((code.to_string(), 1)),
+            None => {}
+        }
+    });
+}
+
+/// This thread's error counts, by code.
+pub fn error_counts() -> Vec<(String, u64)> {
+    ERRORS.with(|e| e.borrow().clone())
+}
+
+/// CONFIG RESETSTAT.
+pub fn reset_error_counts() {
+    ERRORS.with(|e| e.borrow_mut().clear());
 }
 
 /// The length in bytes of the first complete RESP2/RESP3 value in `buf`

@@ -422,6 +422,14 @@ impl Db {
         Some(pos)
     }
 
+    /// Looks a key up (lazily expiring it) without marking it accessed:
+    /// TTL, TYPE, EXISTS and OBJECT (Redis's `LOOKUP_NOTOUCH`).
+    #[inline]
+    pub fn get_untouched(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        let pos = self.find(key, now)?;
+        self.dict.at(pos).map(|(_, e)| e)
+    }
+
     /// Looks a key up (see [`find`](Self::find)) and marks it accessed.
     #[inline]
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {

@@ -14,6 +14,8 @@ mod convert;
 pub mod function;
 mod vm;
 
+pub use vm::{cached_scripts, memory as lua_memory};
+
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use mlua::{MultiValue, Value};

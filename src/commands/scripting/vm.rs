@@ -87,6 +87,16 @@ thread_local! {
     static VM: RefCell<Option<Rc<Vm>>> = const { RefCell::new(None) };
 }
 
+/// The script cache's size (INFO `number_of_cached_scripts`).
+pub fn cached_scripts() -> usize {
+    SCRIPTS.read().unwrap_or_else(|p| p.into_inner()).len()
+}
+
+/// Bytes this thread's interpreter uses (0 before one is made).
+pub fn memory() -> usize {
+    VM.with(|v| v.borrow().as_ref().map_or(0, |vm| vm.lua.used_memory()))
+}
+
 /// This thread's interpreter (made on first use).
 pub fn get() -> Result<Rc<Vm>, String> {
     VM.with(|v| {

@@ -145,6 +145,8 @@ conn_fn!(config_resetstat, |c, _argv| {
         ] {
             cell.set(0);
         }
+        crate::dispatch::stats::reset();
+        crate::protocol::reply::reset_error_counts();
     })
     .await;
     c.reply().ok();
