@@ -32,6 +32,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::shard("set", -3, set)
         .flags(flag::WRITE | flag::DENYOOM)
         .keys(&[key(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("RW and ACCESS due to the optional `GET` argument")])
+        .getkeys(set_keys)
         .acl(acl::STRING)
         .doc("string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
     CommandSpec::shard("setnx", 3, setnx)
@@ -170,6 +171,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::shard("bitfield", -2, bitfield)
         .flags(flag::WRITE | flag::DENYOOM)
         .keys(&[key(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("This command allows both access and modification of the key")])
+        .getkeys(bitfield_keys)
         .acl(acl::BITMAP)
         .doc("bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings."),
     CommandSpec::shard("bitfield_ro", -2, bitfield_ro)
@@ -982,4 +984,42 @@ fn bitfield(ex: &mut Exec, a: &mut Args) -> CmdResult {
 
 fn bitfield_ro(ex: &mut Exec, a: &mut Args) -> CmdResult {
     bitfield_generic(ex, a, true)
+}
+
+/// SET's key with the flags of this call (Redis's `setGetKeys`): only
+/// overwritten, unless GET also reads it.
+fn set_keys(argv: &[Bytes], f: &mut dyn FnMut(usize, u16)) -> bool {
+    if argv.len() < 3 {
+        return false;
+    }
+    let get = argv[3..].iter().any(|a| eq_ic(a, "GET"));
+    f(
+        1,
+        if get {
+            RW | ACCESS | UPDATE
+        } else {
+            OW | UPDATE
+        },
+    );
+    true
+}
+
+/// BITFIELD's key with the flags of this call (Redis's `bitfieldGetKeys`):
+/// only read when every operation is a GET.
+fn bitfield_keys(argv: &[Bytes], f: &mut dyn FnMut(usize, u16)) -> bool {
+    if argv.len() < 2 {
+        return false;
+    }
+    let writes = argv[2..]
+        .iter()
+        .any(|a| eq_ic(a, "SET") || eq_ic(a, "INCRBY"));
+    f(
+        1,
+        if writes {
+            RW | ACCESS | UPDATE
+        } else {
+            RO | ACCESS
+        },
+    );
+    true
 }

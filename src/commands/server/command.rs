@@ -253,6 +253,39 @@ conn_fn!(command_list, |c, argv| {
 });
 
 conn_fn!(command_getkeys, |c, argv| {
+    let keys = keys_of(argv)?;
+    let mut r = c.reply();
+    r.array(keys.len());
+    for (k, _) in keys {
+        r.bulk(&k);
+    }
+    Ok(())
+});
+
+// COMMAND GETKEYSANDFLAGS: each key with its key-spec flags.
+conn_fn!(command_getkeysandflags, |c, argv| {
+    let keys = keys_of(argv)?;
+    let mut r = c.reply();
+    r.array(keys.len());
+    for (k, flags) in keys {
+        r.array(2);
+        r.bulk(&k);
+        let names: Vec<&str> = ks::NAMES
+            .iter()
+            .filter(|(f, _)| flags & f != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        r.set(names.len());
+        for n in names {
+            r.simple(n);
+        }
+    }
+    Ok(())
+});
+
+/// The keys (and their key-spec flags) of the command in `argv[2..]`, or
+/// Redis's COMMAND GETKEYS errors.
+fn keys_of(argv: &[Bytes]) -> Result<Vec<(Bytes, u16)>, CmdError> {
     let target = &argv[2..];
     let Some(mut spec) = table::lookup(&target[0]) else {
         return Err(CmdError::Static("ERR Invalid command specified"));
@@ -269,7 +302,7 @@ conn_fn!(command_getkeys, |c, argv| {
         ));
     }
     let mut keys = Vec::new();
-    let ok = spec.for_each_key(target, |i, _| keys.push(target[i].clone()));
+    let ok = spec.for_each_key(target, |i, flags| keys.push((target[i].clone(), flags)));
     if !ok {
         return Err(CmdError::Static(
             "ERR Invalid arguments specified for command",
@@ -278,13 +311,8 @@ conn_fn!(command_getkeys, |c, argv| {
     if keys.is_empty() {
         return Err(CmdError::Static("ERR The command has no key arguments"));
     }
-    let mut r = c.reply();
-    r.array(keys.len());
-    for k in keys {
-        r.bulk(&k);
-    }
-    Ok(())
-});
+    Ok(keys)
+}
 
 conn_fn!(command_help, |c, _argv| {
     help_reply(
@@ -303,6 +331,8 @@ conn_fn!(command_help, |c, _argv| {
             "    Return documentation details about multiple Redis commands.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
             "HELP",
             "    Prints this help.",
         ],

@@ -330,6 +330,14 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
             "2.8.13",
             "Extracts the key names from an arbitrary command.",
         ),
+    CommandSpec::conn("command|getkeysandflags", -4, command_getkeysandflags)
+        .flags(flag::LOADING | flag::STALE)
+        .acl(acl::CONNECTION)
+        .doc(
+            "server",
+            "7.0.0",
+            "Extracts the key names and access flags for an arbitrary command.",
+        ),
     CommandSpec::conn("command|help", 2, command_help)
         .flags(flag::LOADING | flag::STALE)
         .acl(acl::CONNECTION)
