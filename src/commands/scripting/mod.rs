@@ -10,8 +10,10 @@
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 mod convert;
 pub mod function;
+mod luaaux;
 mod vm;
 
 use bytes::Bytes;

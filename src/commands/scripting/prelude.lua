@@ -56,8 +56,12 @@ end
 -- would have raised: placed at the script's line.
 local function normalize(co, e)
     if type(e) == 'userdata' then
+        local m, placed = host.errmsg(e)
+        if placed then
+            return m
+        end
         local i = locate(co)
-        return (i and (i.short_src .. ':' .. i.currentline .. ': ') or '') .. host.errmsg(e)
+        return (i and (i.short_src .. ':' .. i.currentline .. ': ') or '') .. m
     end
     return e
 end
@@ -265,6 +269,7 @@ local real = {
     coroutine = readonly(coroutine_api),
     string = readonly(string), table = readonly(table), math = readonly(math_api),
     bit = readonly(host.bit), cjson = readonly(host.cjson),
+    cmsgpack = readonly(host.cmsgpack),
     redis = readonly(redis),
 }
 -- A read-only table whose missing names are errors; `lookup(k)` finds

@@ -226,6 +226,7 @@ impl Vm {
         host.set("version_num", version_num())?;
         host.set("bit", super::bit::library(&lua)?)?;
         host.set("cjson", super::cjson::library(&lua)?)?;
+        host.set("cmsgpack", super::cmsgpack::library(&lua)?)?;
         host.set(
             "cwrap",
             lua.create_function(|lua, f: Function| {
@@ -239,12 +240,20 @@ impl Vm {
                 }
             })?,
         )?;
+        // An error value's message, and whether it is already complete with
+        // its location (the libraries' errors are).
         host.set(
             "errmsg",
-            lua.create_function(|_, v: Value| {
+            lua.create_function(|lua, v: Value| {
                 Ok(match v {
-                    Value::Error(e) => error_message(&e),
-                    other => other.to_string().unwrap_or_default(),
+                    Value::Error(e) => match super::luaaux::raised(&e) {
+                        Some(m) => (lua.create_string(m)?, true),
+                        None => (lua.create_string(error_message(&e))?, false),
+                    },
+                    other => (
+                        lua.create_string(other.to_string().unwrap_or_default())?,
+                        false,
+                    ),
                 })
             })?,
         )?;
