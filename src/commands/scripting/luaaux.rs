@@ -159,6 +159,12 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// Pushes `v` after the arguments (a C function's own stack use that
+    /// its argument checks can then see).
+    pub fn push(&mut self, v: Value) {
+        self.vals.push(v);
+    }
+
     /// `lua_gettop`.
     pub fn len(&self) -> usize {
         self.vals.len()
@@ -223,6 +229,12 @@ pub fn to_number(lua: &Lua, v: Option<&Value>) -> Result<Option<f64>> {
     })
 }
 
+/// The part of a C string before its first NUL (what C code sees of a Lua
+/// string it reads with `luaL_checkstring`).
+pub fn c_str(s: &[u8]) -> &[u8] {
+    memchr::memchr(0, s).map_or(s, |i| &s[..i])
+}
+
 const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 
 /// C's `(int64_t)d` on x86-64 (`cvttsd2si`): truncation; NaN and values out
@@ -242,6 +254,17 @@ pub fn cvt_i32(d: f64) -> i32 {
         d as i32
     } else {
         i32::MIN
+    }
+}
+
+/// C's `(uint64_t)d` as gcc compiles it on x86-64: below 2^63 a signed
+/// conversion, from 2^63 up one of `d - 2^63` with the top bit flipped (so
+/// 2^64 and infinity give 0, NaN and negatives below `INT64_MIN` give 2^63).
+pub fn cvt_u64(d: f64) -> u64 {
+    if d >= TWO_63 {
+        (cvt_i64(d - TWO_63) as u64) ^ (1 << 63)
+    } else {
+        cvt_i64(d) as u64
     }
 }
 
@@ -268,6 +291,18 @@ mod tests {
         assert_eq!(cvt_i32(2_147_483_648.0), i32::MIN);
         assert_eq!(cvt_i32(-2_147_483_648.5), i32::MIN);
         assert_eq!(cvt_i32(2_147_483_647.9), i32::MAX);
+        assert_eq!(cvt_u64(TWO_63 * 2.0), 0);
+        assert_eq!(cvt_u64(f64::INFINITY), 0);
+        assert_eq!(cvt_u64(f64::NAN), 1 << 63);
+        assert_eq!(cvt_u64(TWO_63 + 2048.0), (1 << 63) | 2048);
+        assert_eq!(cvt_u64(-1.0), u64::MAX);
+        assert_eq!(cvt_u64(-0.5), 0);
+    }
+
+    #[test]
+    fn c_strings_stop_at_nul() {
+        assert_eq!(c_str(b"ab\0cd"), b"ab");
+        assert_eq!(c_str(b"abc"), b"abc");
     }
 }
 

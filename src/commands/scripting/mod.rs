@@ -13,6 +13,7 @@ mod cjson;
 mod cmsgpack;
 mod convert;
 pub mod function;
+mod lstruct;
 mod luaaux;
 mod vm;
 

@@ -269,7 +269,7 @@ local real = {
     coroutine = readonly(coroutine_api),
     string = readonly(string), table = readonly(table), math = readonly(math_api),
     bit = readonly(host.bit), cjson = readonly(host.cjson),
-    cmsgpack = readonly(host.cmsgpack),
+    cmsgpack = readonly(host.cmsgpack), struct = readonly(host.struct),
     redis = readonly(redis),
 }
 -- A read-only table whose missing names are errors; `lookup(k)` finds

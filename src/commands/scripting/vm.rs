@@ -227,6 +227,7 @@ impl Vm {
         host.set("bit", super::bit::library(&lua)?)?;
         host.set("cjson", super::cjson::library(&lua)?)?;
         host.set("cmsgpack", super::cmsgpack::library(&lua)?)?;
+        host.set("struct", super::lstruct::library(&lua)?)?;
         host.set(
             "cwrap",
             lua.create_function(|lua, f: Function| {
