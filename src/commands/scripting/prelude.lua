@@ -484,6 +484,7 @@ end
 local fenv = guarded(function(k)
     return (registering and load_globals or fn_real)[k]
 end)
+fn_real.cjson = readonly(host.fn_cjson)
 fn_real._G = fenv
 
 -- Runs a library's code (the thread `co`, made by the host with its load

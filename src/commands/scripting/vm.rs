@@ -226,6 +226,9 @@ impl Vm {
         host.set("version_num", version_num())?;
         host.set("bit", super::bit::library(&lua)?)?;
         host.set("cjson", super::cjson::library(&lua)?)?;
+        // Functions run in a Lua state of their own in Redis: their cjson
+        // settings are not the scripts'.
+        host.set("fn_cjson", super::cjson::library(&lua)?)?;
         host.set("cmsgpack", super::cmsgpack::library(&lua)?)?;
         host.set("struct", super::lstruct::library(&lua)?)?;
         host.set(
