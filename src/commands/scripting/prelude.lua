@@ -292,6 +292,11 @@ local function strict(t)
     return guarded(function(k) return t[k] end)
 end
 
+-- Strings' metatable is shared by every script and by this prelude:
+-- getmetatable('') answers a read-only copy (its __index the read-only
+-- string table), as Redis makes basic types' metatables read-only.
+getmetatable('').__metatable = readonly({ __index = real.string })
+
 local env = strict(real)
 real._G = env
 -- Chunks a script loads run in the script's environment; no bytecode.
