@@ -1004,7 +1004,7 @@ mod tests {
                 &lua,
                 "return cjson.decode('\"\\\\u00e9\\\\ud83d\\\\ude00\"')"
             ),
-            "é😀"
+            "\u{e9}\u{1f600}"
         );
         assert_eq!(text(&lua, "return tostring(cjson.decode('0x10'))"), "16");
         assert_eq!(

@@ -1,7 +1,7 @@
 //! The `struct` library Redis embeds (Roberto Ierusalimschy's lua-struct,
 //! with Redis's bounds checks): `pack`, `unpack` and `size` over a format
 //! of `<` `>` `!n` (endianness, alignment), `x` (padding), `b/B h/H l/L T
-//! i/In I/In` (integers of 1, 2, 8, 8 and n ≤ 32 bytes), `f` `d`, `s`
+//! i/In I/In` (integers of 1, 2, 8, 8 and n <= 32 bytes), `f` `d`, `s`
 //! (zero-terminated) and `cn` (fixed length; `c0` the whole string, or when
 //! unpacking the number read before). Sizes are those of Redis's x86-64
 //! build (`long` and `size_t` 8 bytes, maximum alignment 8); integers are
