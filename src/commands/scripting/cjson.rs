@@ -300,6 +300,7 @@ impl Encoder<'_> {
         // or the object key and value it holds.
         let mut slots = 1;
         loop {
+            luaaux::check_output(self.out.len())?;
             match v {
                 Value::Table(t) => {
                     let depth = self.open.len() + 1;

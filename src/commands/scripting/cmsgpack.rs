@@ -73,6 +73,7 @@ fn pack(lua: &Lua, a: Args) -> Result<LuaString> {
 /// Packs `v` (a table `level` deep, the C code's stack holding `top` slots
 /// with `v` on top).
 fn encode(lua: &Lua, buf: &mut Vec<u8>, v: &Value, level: usize, top: usize) -> Result<()> {
+    luaaux::check_output(buf.len())?;
     match v {
         Value::String(s) => encode_bytes(buf, &s.as_bytes()),
         Value::Boolean(b) => buf.push(if *b { 0xc3 } else { 0xc2 }),

@@ -111,6 +111,21 @@ pub fn check_stack(lua: &Lua, top: usize, space: usize, what: &str) -> Result<()
     Ok(())
 }
 
+/// The most an encoder (cjson.encode, cmsgpack.pack) writes. Redis sets no
+/// limit, but a table that holds the same table many times over encodes to
+/// an exponential size in one C call that nothing interrupts; past this
+/// (msgpack's largest string) the encoder stops with Lua's memory error
+/// instead of hanging the shard and exhausting memory.
+pub const MAX_OUTPUT: usize = u32::MAX as usize;
+
+/// Lua's error for an allocation that failed (no location).
+pub fn check_output(len: usize) -> Result<()> {
+    if len > MAX_OUTPUT {
+        return Err(raw_error("not enough memory"));
+    }
+    Ok(())
+}
+
 /// Lua's `lua_typename` of a value (`None`: an absent argument).
 pub fn type_name(v: Option<&Value>) -> &'static str {
     match v {
@@ -297,6 +312,13 @@ mod tests {
         assert_eq!(cvt_u64(TWO_63 + 2048.0), (1 << 63) | 2048);
         assert_eq!(cvt_u64(-1.0), u64::MAX);
         assert_eq!(cvt_u64(-0.5), 0);
+    }
+
+    #[test]
+    fn encoders_stop_at_the_output_limit() {
+        assert!(check_output(MAX_OUTPUT).is_ok());
+        let e = check_output(MAX_OUTPUT + 1).expect_err("over");
+        assert_eq!(raised(&e), Some(&b"not enough memory"[..]));
     }
 
     #[test]
