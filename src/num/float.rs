@@ -57,7 +57,22 @@ pub fn strtod(s: &[u8]) -> (f64, usize, bool) {
         return (sign * f64::INFINITY, i + 3, false);
     }
     if starts("nan") {
-        return (f64::NAN, i + 3, false);
+        // glibc also takes "nan(chars)" (its payload is not kept here), and
+        // keeps the sign.
+        let mut end = i + 3;
+        if s.get(end) == Some(&b'(') {
+            let mut k = end + 1;
+            while s
+                .get(k)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            {
+                k += 1;
+            }
+            if s.get(k) == Some(&b')') {
+                end = k + 1;
+            }
+        }
+        return (if neg { -f64::NAN } else { f64::NAN }, end, false);
     }
     if (starts("0x") || starts("0X"))
         && let Some(r) = strtod_hex(&rest[2..])

@@ -125,7 +125,7 @@ pub fn lua_to_reply(v: &Value, out: &mut Reply, script_resp: u8) {
                 }
             }
             Value::Integer(i) => out.int(i),
-            Value::Number(n) => out.int(n as i64),
+            Value::Number(n) => out.int(super::luaaux::cvt_i64(n)),
             Value::Table(_) if depth >= MAX_DEPTH => out.error("ERR reached lua stack limit"),
             Value::Table(t) => {
                 let first = todo.len();

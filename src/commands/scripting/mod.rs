@@ -10,8 +10,11 @@
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 mod convert;
 pub mod function;
+mod lstruct;
+mod luaaux;
 mod vm;
 
 pub use vm::{cached_scripts, memory as lua_memory};

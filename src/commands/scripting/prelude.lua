@@ -66,8 +66,12 @@ end
 -- would have raised: placed at the script's line.
 local function normalize(co, e)
     if type(e) == 'userdata' then
+        local m, placed = host.errmsg(e)
+        if placed then
+            return m
+        end
         local i = locate(co)
-        return (i and (i.short_src .. ':' .. i.currentline .. ': ') or '') .. host.errmsg(e)
+        return (i and (i.short_src .. ':' .. i.currentline .. ': ') or '') .. m
     end
     return e
 end
@@ -284,6 +288,7 @@ local real = {
     coroutine = readonly(coroutine_api),
     string = readonly(string), table = readonly(table), math = readonly(math_api),
     bit = readonly(host.bit), cjson = readonly(host.cjson),
+    cmsgpack = readonly(host.cmsgpack), struct = readonly(host.struct),
     redis = readonly(redis),
 }
 -- A read-only table whose missing names are errors; `lookup(k)` finds
@@ -510,6 +515,7 @@ end
 local fenv = guarded(function(k)
     return (registering and load_globals or fn_real)[k]
 end)
+fn_real.cjson = readonly(host.fn_cjson)
 fn_real._G = fenv
 
 -- Runs a library's code (the thread `co`, made by the host with its load

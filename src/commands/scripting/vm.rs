@@ -236,6 +236,11 @@ impl Vm {
         host.set("version_num", version_num())?;
         host.set("bit", super::bit::library(&lua)?)?;
         host.set("cjson", super::cjson::library(&lua)?)?;
+        // Functions run in a Lua state of their own in Redis: their cjson
+        // settings are not the scripts'.
+        host.set("fn_cjson", super::cjson::library(&lua)?)?;
+        host.set("cmsgpack", super::cmsgpack::library(&lua)?)?;
+        host.set("struct", super::lstruct::library(&lua)?)?;
         host.set(
             "cwrap",
             lua.create_function(|lua, f: Function| {
@@ -249,6 +254,8 @@ impl Vm {
                 }
             })?,
         )?;
+        // An error value's message, and whether it is already complete with
+        // its location (the libraries' errors are).
         host.set(
             "sandbox",
             lua.create_function(|lua, (protected, string_mt): (Table, Table)| {
@@ -272,10 +279,16 @@ impl Vm {
         )?;
         host.set(
             "errmsg",
-            lua.create_function(|_, v: Value| {
+            lua.create_function(|lua, v: Value| {
                 Ok(match v {
-                    Value::Error(e) => error_message(&e),
-                    other => other.to_string().unwrap_or_default(),
+                    Value::Error(e) => match super::luaaux::raised(&e) {
+                        Some(m) => (lua.create_string(m)?, true),
+                        None => (lua.create_string(error_message(&e))?, false),
+                    },
+                    other => (
+                        lua.create_string(other.to_string().unwrap_or_default())?,
+                        false,
+                    ),
                 })
             })?,
         )?;
