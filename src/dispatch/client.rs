@@ -278,6 +278,22 @@ impl Client {
                     }
                 }
             }
+            "migrate" => {
+                let mut i = 6;
+                while i < shown.len() && !shown[i].eq_ignore_ascii_case(b"keys") {
+                    let n = if shown[i].eq_ignore_ascii_case(b"auth") {
+                        1
+                    } else if shown[i].eq_ignore_ascii_case(b"auth2") {
+                        2
+                    } else {
+                        0
+                    };
+                    for a in shown.iter_mut().skip(i + 1).take(n) {
+                        *a = redacted.clone();
+                    }
+                    i += n + 1;
+                }
+            }
             _ => {}
         }
         let now_us = std::time::SystemTime::now()
